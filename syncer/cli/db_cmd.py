@@ -1,0 +1,40 @@
+"""``syncer db upgrade|check``: the state database schema."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ..config.loader import load_config, resolve_config_path
+from ..state import db
+from ..state.store import Store
+from .common import ConfigOption, clean_errors, fail, EXIT_CANNOT_START
+
+
+def register(app: typer.Typer) -> None:
+    db_app = typer.Typer(help="State database schema.", no_args_is_help=True)
+
+    @db_app.command("upgrade")
+    @clean_errors
+    def upgrade(config: Path | None = ConfigOption) -> None:
+        """Create or migrate the state database to the newest schema."""
+        cfg = load_config(resolve_config_path(str(config) if config else None))
+        store = Store(cfg.state.url, migrate=True)
+        typer.echo(f"state database at schema revision {db.current_revision(store.engine)}")
+        store.close()
+
+    @db_app.command("check")
+    @clean_errors
+    def check(config: Path | None = ConfigOption) -> None:
+        """Exit 0 when the schema is current, 3 otherwise."""
+        cfg = load_config(resolve_config_path(str(config) if config else None))
+        store = Store(cfg.state.url, migrate=False)
+        current = db.current_revision(store.engine)
+        store.close()
+        if current != db.head_revision():
+            fail(f"schema at {current!r}, code expects {db.head_revision()!r}: run syncer db upgrade",
+                 EXIT_CANNOT_START)
+        typer.echo(f"schema current ({current})")
+
+    app.add_typer(db_app, name="db")

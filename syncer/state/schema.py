@@ -1,0 +1,206 @@
+"""The state database: every table syncer persists, in SQLAlchemy Core.
+
+Times are stored as float seconds since the epoch (portable across SQLite and PostgreSQL, no
+time-zone surprises); offsets as 64-bit integers; payloads as JSON text. The Alembic migrations
+under ``migrations/versions`` create exactly these tables; a test checks they agree.
+
+Tables, by the step of the flow that writes them:
+
+* ingest: ``checkpoints`` (offset + polling lease per stream), ``inbox`` (every update as
+  received), ``entities`` (newest known version of each customer/event, what mapping reads at
+  send time), ``matches`` (which customers each pipeline currently selects), ``suppression``
+  (deleted customers that must never be re-created), ``deliveries``, ``backfill_slices``.
+* delivery: ``deliveries`` (state machine pending -> in_flight -> done | failed -> dead),
+  ``id_map`` (Contacthub id -> target id + hash of the last accepted payload), ``memberships``
+  (groups/lists a customer is in, per pipeline), ``target_kv`` (per-target caches: group ids,
+  lists created, import ids), ``target_jobs`` (multi-step target work in flight, e.g. NP6 imports),
+  ``delivery_log`` (bounded history).
+* operation: ``runs``, ``heartbeats``.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("stream", String(200), primary_key=True),
+    Column("offset", BigInteger, nullable=False, default=0),
+    Column("updated_at", Float, nullable=False),
+    Column("lease_owner", String(200)),
+    Column("lease_expires_at", Float),
+    Column("stream_last_offset", BigInteger),
+    Column("stream_checked_at", Float),
+    Column("backfill_offset", BigInteger),
+    Column("backfill_state", String(20)),
+)
+
+inbox = Table(
+    "inbox",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("stream", String(200), nullable=False),
+    Column("page_offset", BigInteger, nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("origin", String(10), nullable=False),
+    Column("entity_type", String(10), nullable=False),
+    Column("entity_id", String(100), nullable=False),
+    Column("operation", String(10), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("received_at", Float, nullable=False),
+)
+Index("ix_inbox_entity", inbox.c.entity_type, inbox.c.entity_id)
+Index("ix_inbox_page", inbox.c.stream, inbox.c.page_offset, inbox.c.position)
+
+entities = Table(
+    "entities",
+    metadata,
+    Column("entity_type", String(10), primary_key=True),
+    Column("entity_id", String(100), primary_key=True),
+    Column("customer_id", String(100)),
+    Column("payload", Text, nullable=False),
+    Column("version", BigInteger, nullable=False, default=0),
+    Column("updated_at", String(40), nullable=False, default=""),
+    Column("deleted", Boolean, nullable=False, default=False),
+    Column("inbox_id", BigInteger),
+)
+
+matches = Table(
+    "matches",
+    metadata,
+    Column("pipeline", String(100), primary_key=True),
+    Column("entity_id", String(100), primary_key=True),
+)
+
+suppression = Table(
+    "suppression",
+    metadata,
+    Column("entity_id", String(100), primary_key=True),
+    Column("reason", String(200), nullable=False),
+    Column("suppressed_at", Float, nullable=False),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("pipeline", String(100), nullable=False),
+    Column("target", String(100), nullable=False),
+    Column("entity_type", String(10), nullable=False),
+    Column("entity_id", String(100), nullable=False),
+    Column("action", String(10), nullable=False),
+    Column("state", String(10), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("due_at", Float, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("claimed_by", String(200)),
+    Column("claim_expires_at", Float),
+    Column("last_error", Text),
+)
+Index("ix_deliveries_claim", deliveries.c.target, deliveries.c.state, deliveries.c.due_at)
+Index("ix_deliveries_entity", deliveries.c.pipeline, deliveries.c.entity_id, deliveries.c.state)
+
+id_map = Table(
+    "id_map",
+    metadata,
+    Column("target", String(100), primary_key=True),
+    Column("entity_id", String(100), primary_key=True),
+    Column("target_id", String(200)),
+    Column("target_key", String(300)),
+    Column("last_hash", String(64)),
+    Column("updated_at", Float, nullable=False),
+)
+
+memberships = Table(
+    "memberships",
+    metadata,
+    Column("target", String(100), primary_key=True),
+    Column("entity_id", String(100), primary_key=True),
+    Column("pipeline", String(100), primary_key=True),
+    Column("name", String(300), primary_key=True),
+    Column("member_key", String(300)),
+)
+
+target_kv = Table(
+    "target_kv",
+    metadata,
+    Column("target", String(100), primary_key=True),
+    Column("key", String(300), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+target_jobs = Table(
+    "target_jobs",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("target", String(100), nullable=False),
+    Column("pipeline", String(100), nullable=False),
+    Column("kind", String(30), nullable=False),
+    Column("phase", String(30), nullable=False),
+    Column("data", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+Index("ix_target_jobs_open", target_jobs.c.target, target_jobs.c.phase)
+
+backfill_slices = Table(
+    "backfill_slices",
+    metadata,
+    Column("stream", String(200), primary_key=True),
+    Column("entity_type", String(10), primary_key=True),
+    Column("lo", String(40), primary_key=True),
+    Column("hi", String(40), nullable=False),
+    Column("state", String(10), nullable=False),
+    Column("count", Integer, nullable=False, default=0),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("run_id", String(64), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("finished_at", Float),
+    Column("status", String(20), nullable=False),
+    Column("counts", Text, nullable=False, default="{}"),
+    Column("message", Text),
+)
+
+delivery_log = Table(
+    "delivery_log",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False),
+    Column("run_id", String(64)),
+    Column("delivery_id", BigInteger),
+    Column("pipeline", String(100), nullable=False),
+    Column("target", String(100), nullable=False),
+    Column("entity_id", String(100), nullable=False),
+    Column("outcome", String(20), nullable=False),
+    Column("detail", Text),
+)
+
+heartbeats = Table(
+    "heartbeats",
+    metadata,
+    Column("job", String(200), primary_key=True),
+    Column("owner", String(200), nullable=False),
+    Column("at", Float, nullable=False),
+    Column("interval", Float, nullable=False),
+)

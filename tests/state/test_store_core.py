@@ -1,0 +1,107 @@
+"""Contract tests of the store's shared operations, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from sqlalchemy import inspect
+
+from syncer.errors import StateError
+from syncer.state import db
+from syncer.state.schema import metadata
+from syncer.state.store import Store
+
+
+def test_migrations_create_every_table_of_the_schema(state_url: str) -> None:
+    store = Store(state_url)
+    tables = set(inspect(store.engine).get_table_names())
+    assert set(metadata.tables) <= tables
+    assert db.is_current(store.engine)
+    store.close()
+
+
+def test_upgrade_is_idempotent(state_url: str) -> None:
+    Store(state_url).close()
+    store = Store(state_url)
+    assert db.current_revision(store.engine) == db.head_revision()
+    store.close()
+
+
+def test_a_database_from_a_newer_syncer_is_refused(state_url: str) -> None:
+    store = Store(state_url)
+    with store.transaction() as conn:
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '9999_future'")
+    store.close()
+    with pytest.raises(StateError, match="newer syncer"):
+        Store(state_url)
+
+
+def test_lease_is_exclusive_until_it_expires(state_url: str) -> None:
+    store = Store(state_url)
+    assert store.acquire_lease("ws/node", "a", ttl=30)
+    assert not store.acquire_lease("ws/node", "b", ttl=30)
+    assert store.acquire_lease("ws/node", "a", ttl=30)  # renewal
+    assert store.lease_is_live("ws/node")
+    store.release_lease("ws/node", "a")
+    assert store.acquire_lease("ws/node", "b", ttl=0.01)
+    time.sleep(0.05)
+    assert store.acquire_lease("ws/node", "a", ttl=30)  # b's lease expired
+    store.close()
+
+
+def test_offset_override_keeps_the_lease_and_rejects_negatives(state_url: str) -> None:
+    store = Store(state_url)
+    store.set_offset("s", 42)
+    cp = store.checkpoint("s")
+    assert cp is not None and cp.offset == 42
+    with pytest.raises(StateError):
+        store.set_offset("s", -1)
+    store.close()
+
+
+def test_kv_and_jobs_round_trip(state_url: str) -> None:
+    store = Store(state_url)
+    assert store.kv_get("nrs", "group:Newsletter") is None
+    store.kv_set("nrs", "group:Newsletter", "7")
+    store.kv_set("nrs", "group:Newsletter", "8")
+    assert store.kv_get("nrs", "group:Newsletter") == "8"
+    job = store.job_create("np6", "orders", "import", "prepared", {"rows": 3})
+    store.job_update(job, "uploaded", {"rows": 3, "import_id": "5"})
+    [open_job] = store.jobs_open("np6", "import")
+    assert (open_job.phase, open_job.data["import_id"]) == ("uploaded", "5")
+    store.job_finish(job)
+    assert store.jobs_open("np6", "import") == []
+    store.close()
+
+
+def test_kv_lock_serialises_creators(state_url: str) -> None:
+    store = Store(state_url)
+    created: list[int] = []
+
+    def create_once(n: int) -> None:
+        with store.kv_lock("nrs", "group:VIP"):
+            if store.kv_get("nrs", "group:VIP") is None:
+                time.sleep(0.02)
+                created.append(n)
+                store.kv_set("nrs", "group:VIP", str(n))
+
+    threads = [threading.Thread(target=create_once, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(created) == 1
+    store.close()
+
+
+def test_runs_and_heartbeats(state_url: str) -> None:
+    store = Store(state_url)
+    store.run_started("r1", "sync")
+    store.run_finished("r1", "ok", {"done": 3})
+    [run] = store.last_runs()
+    assert run["status"] == "ok" and run["counts"] == {"done": 3}
+    store.heartbeat("ingest", "me", 30)
+    assert store.heartbeats()[0]["job"] == "ingest"
+    store.close()
