@@ -24,12 +24,12 @@ from __future__ import annotations
 import email.utils
 import random
 import time
-from enum import Enum
+from enum import StrEnum
 
 import httpx
 
 
-class Action(str, Enum):
+class Action(StrEnum):
     OK = "ok"
     RETRY = "retry"
     RATE_LIMIT = "rate_limit"
@@ -87,7 +87,7 @@ def backoff_delay(
 
 
 def short_body(response: httpx.Response, limit: int = 300) -> str:
-    """The start of a response body for an error message (never the request: it may hold secrets)."""
+    """The start of a response body, for error messages (never the request: it holds secrets)."""
     try:
         text = response.text
     except (UnicodeDecodeError, httpx.ResponseNotRead):

@@ -9,7 +9,7 @@ import typer
 from ..config.loader import load_config, resolve_config_path
 from ..state import db
 from ..state.store import Store
-from .common import ConfigOption, clean_errors, fail, EXIT_CANNOT_START
+from .common import EXIT_CANNOT_START, ConfigOption, clean_errors, fail
 
 
 def register(app: typer.Typer) -> None:
@@ -33,8 +33,11 @@ def register(app: typer.Typer) -> None:
         current = db.current_revision(store.engine)
         store.close()
         if current != db.head_revision():
-            fail(f"schema at {current!r}, code expects {db.head_revision()!r}: run syncer db upgrade",
-                 EXIT_CANNOT_START)
+            fail(
+                f"schema at {current!r}, code expects {db.head_revision()!r}: "
+                "run syncer db upgrade",
+                EXIT_CANNOT_START,
+            )
         typer.echo(f"schema current ({current})")
 
     app.add_typer(db_app, name="db")

@@ -52,7 +52,9 @@ checkpoints = Table(
 inbox = Table(
     "inbox",
     metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("stream", String(200), nullable=False),
     Column("page_offset", BigInteger, nullable=False),
     Column("position", Integer, nullable=False),
@@ -97,7 +99,9 @@ suppression = Table(
 deliveries = Table(
     "deliveries",
     metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("pipeline", String(100), nullable=False),
     Column("target", String(100), nullable=False),
     Column("entity_type", String(10), nullable=False),
@@ -147,7 +151,9 @@ target_kv = Table(
 target_jobs = Table(
     "target_jobs",
     metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("target", String(100), nullable=False),
     Column("pipeline", String(100), nullable=False),
     Column("kind", String(30), nullable=False),
@@ -172,7 +178,9 @@ backfill_slices = Table(
 runs = Table(
     "runs",
     metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("run_id", String(64), nullable=False),
     Column("kind", String(20), nullable=False),
     Column("started_at", Float, nullable=False),
@@ -185,7 +193,9 @@ runs = Table(
 delivery_log = Table(
     "delivery_log",
     metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("at", Float, nullable=False),
     Column("run_id", String(64)),
     Column("delivery_id", BigInteger),

@@ -112,13 +112,16 @@ class Store:
             row = conn.execute(query).mappings().first()
         if row is None:
             return None
-        return Checkpoint(
-            **{k: row[k] for k in Checkpoint.__dataclass_fields__}  # type: ignore[arg-type]
-        )
+        return Checkpoint(**{k: row[k] for k in Checkpoint.__dataclass_fields__})
 
     def ensure_checkpoint(self, conn: Connection, stream: str) -> None:
-        upsert(conn, checkpoints, [{"stream": stream, "offset": 0, "updated_at": time.time()}],
-               ["stream"], update_cols=[])
+        upsert(
+            conn,
+            checkpoints,
+            [{"stream": stream, "offset": 0, "updated_at": time.time()}],
+            ["stream"],
+            update_cols=[],
+        )
 
     def acquire_lease(self, stream: str, owner: str, ttl: float) -> bool:
         """Take or renew the polling lease; False when another owner holds a live one."""
@@ -173,7 +176,9 @@ class Store:
 
     # -- per-target memory -----------------------------------------------------------------
     def kv_get(self, target: str, key: str, conn: Connection | None = None) -> str | None:
-        query = select(target_kv.c.value).where(target_kv.c.target == target, target_kv.c.key == key)
+        query = select(target_kv.c.value).where(
+            target_kv.c.target == target, target_kv.c.key == key
+        )
         if conn is not None:
             return conn.execute(query).scalar_one_or_none()
         with self.engine.connect() as own:
@@ -199,8 +204,13 @@ class Store:
                 return
             with self.transaction() as conn:
                 lock_row = f"lock:{key}"
-                upsert(conn, target_kv, [{"target": target, "key": lock_row, "value": ""}],
-                       ["target", "key"], update_cols=[])
+                upsert(
+                    conn,
+                    target_kv,
+                    [{"target": target, "key": lock_row, "value": ""}],
+                    ["target", "key"],
+                    update_cols=[],
+                )
                 conn.execute(
                     select(target_kv.c.value)
                     .where(target_kv.c.target == target, target_kv.c.key == lock_row)
@@ -209,14 +219,20 @@ class Store:
                 yield
 
     # -- target jobs -----------------------------------------------------------------------
-    def job_create(self, target: str, pipeline: str, kind: str, phase: str,
-                   data: dict[str, Any]) -> int:
+    def job_create(
+        self, target: str, pipeline: str, kind: str, phase: str, data: dict[str, Any]
+    ) -> int:
         now = time.time()
         with self.transaction() as conn:
             result = conn.execute(
                 insert(target_jobs).values(
-                    target=target, pipeline=pipeline, kind=kind, phase=phase,
-                    data=json.dumps(data), created_at=now, updated_at=now,
+                    target=target,
+                    pipeline=pipeline,
+                    kind=kind,
+                    phase=phase,
+                    data=json.dumps(data),
+                    created_at=now,
+                    updated_at=now,
                 )
             )
             return int(result.inserted_primary_key[0])  # type: ignore[index]
@@ -248,17 +264,25 @@ class Store:
     # -- runs and heartbeats ---------------------------------------------------------------
     def run_started(self, run_id: str, kind: str) -> None:
         with self.transaction() as conn:
-            conn.execute(insert(runs).values(run_id=run_id, kind=kind, started_at=time.time(),
-                                             status="running", counts="{}"))
+            conn.execute(
+                insert(runs).values(
+                    run_id=run_id, kind=kind, started_at=time.time(), status="running", counts="{}"
+                )
+            )
 
-    def run_finished(self, run_id: str, status: str, counts: dict[str, Any],
-                     message: str | None = None) -> None:
+    def run_finished(
+        self, run_id: str, status: str, counts: dict[str, Any], message: str | None = None
+    ) -> None:
         with self.transaction() as conn:
             conn.execute(
                 update(runs)
                 .where(runs.c.run_id == run_id)
-                .values(finished_at=time.time(), status=status, counts=json.dumps(counts),
-                        message=message)
+                .values(
+                    finished_at=time.time(),
+                    status=status,
+                    counts=json.dumps(counts),
+                    message=message,
+                )
             )
 
     def last_runs(self, limit: int = 10) -> list[dict[str, Any]]:
@@ -268,8 +292,12 @@ class Store:
 
     def heartbeat(self, job: str, owner: str, interval: float) -> None:
         with self.transaction() as conn:
-            upsert(conn, heartbeats,
-                   [{"job": job, "owner": owner, "at": time.time(), "interval": interval}], ["job"])
+            upsert(
+                conn,
+                heartbeats,
+                [{"job": job, "owner": owner, "at": time.time(), "interval": interval}],
+                ["job"],
+            )
 
     def heartbeats(self) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:

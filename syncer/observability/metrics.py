@@ -1,0 +1,117 @@
+"""Prometheus metrics, one registry per process.
+
+Counters and histograms are updated where things happen (the delivery engine, the HTTP
+transport, ingest). Gauges that describe the database (deliveries by state, dead letters, offsets
+and lag) are read from the state store at scrape time by :class:`StateCollector`, so they are
+right even when another replica did the work.
+
+========================================  ==================================================
+metric                                    meaning
+========================================  ==================================================
+syncer_stream_offset{stream}              committed Contacthub offset
+syncer_stream_last_offset{stream}         the stream's last offset, as last seen
+syncer_stream_lag_offsets{stream}         last - committed
+syncer_stream_lag_seconds{stream}         seconds since ingest was last at the stream's end
+syncer_deliveries{pipeline,state}         delivery rows by state (pending, in_flight, ...)
+syncer_dead_letters{pipeline}             deliveries in the dead-letter store
+syncer_inbox_rows                         updates recorded in the inbox
+syncer_records_delivered_total            records finished, by pipeline/target/outcome
+syncer_delivery_attempts_total{target}    records handed to a target (incl. retries)
+syncer_http_429_total{target}             429 answers received
+syncer_http_request_seconds               request latency by target and endpoint
+syncer_circuit_state{target}              0 closed, 1 half-open, 2 open
+syncer_last_success_timestamp{job}        end of the last successful run of each job
+========================================  ==================================================
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from ..state.store import Store
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+RECORDS = Counter(
+    "syncer_records_delivered",
+    "Records finished, by outcome (created, updated, unchanged, left, deleted, dead, invalid).",
+    ["pipeline", "target", "outcome"],
+    registry=REGISTRY,
+)
+ATTEMPTS = Counter(
+    "syncer_delivery_attempts",
+    "Records handed to a target, retries included.",
+    ["target"],
+    registry=REGISTRY,
+)
+RATE_LIMITED = Counter(
+    "syncer_http_429", "429 Too Many Requests answers received.", ["target"], registry=REGISTRY
+)
+REQUEST_SECONDS = Histogram(
+    "syncer_http_request_seconds",
+    "HTTP request latency by target and endpoint.",
+    ["target", "endpoint"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+    registry=REGISTRY,
+)
+CIRCUIT_STATE = Gauge(
+    "syncer_circuit_state",
+    "Circuit breaker: 0 closed, 1 half-open, 2 open.",
+    ["target"],
+    registry=REGISTRY,
+)
+LAST_SUCCESS = Gauge(
+    "syncer_last_success_timestamp",
+    "Unix time of the last successful run of a job.",
+    ["job"],
+    registry=REGISTRY,
+)
+
+
+class StateCollector(Collector):
+    """Reads the database-backed gauges from the store at each scrape."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        from ..state.stats import state_snapshot
+
+        snap = state_snapshot(self.store)
+        offset = GaugeMetricFamily("syncer_stream_offset", "Committed offset.", labels=["stream"])
+        last = GaugeMetricFamily(
+            "syncer_stream_last_offset", "Stream's last offset, as last seen.", labels=["stream"]
+        )
+        lag = GaugeMetricFamily("syncer_stream_lag_offsets", "Last - committed.", labels=["stream"])
+        lag_s = GaugeMetricFamily(
+            "syncer_stream_lag_seconds", "Seconds since ingest was at the end.", labels=["stream"]
+        )
+        now = time.time()
+        for cp in snap.checkpoints:
+            offset.add_metric([cp.stream], cp.offset)
+            if cp.stream_last_offset is not None:
+                last.add_metric([cp.stream], cp.stream_last_offset)
+                behind = max(0, cp.stream_last_offset - cp.offset)
+                lag.add_metric([cp.stream], behind)
+                lag_s.add_metric([cp.stream], 0.0 if behind == 0 else now - cp.updated_at)
+        yield from (offset, last, lag, lag_s)
+        deliveries = GaugeMetricFamily(
+            "syncer_deliveries", "Delivery rows by state.", labels=["pipeline", "state"]
+        )
+        dead = GaugeMetricFamily("syncer_dead_letters", "Dead letters.", labels=["pipeline"])
+        for (pipeline, state), count in sorted(snap.deliveries.items()):
+            deliveries.add_metric([pipeline, state], count)
+            if state == "dead":
+                dead.add_metric([pipeline], count)
+        yield deliveries
+        yield dead
+        inbox = GaugeMetricFamily("syncer_inbox_rows", "Updates recorded in the inbox.")
+        inbox.add_metric([], snap.inbox_rows)
+        yield inbox
