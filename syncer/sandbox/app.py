@@ -107,12 +107,11 @@ class FaultMiddleware:
             await response(scope, receive, send)
             return
 
-        status_seen = 0
-
         async def send_logged(message: Message) -> None:
-            nonlocal status_seen
             if message["type"] == "http.response.start":
-                status_seen = message["status"]
+                # Log before the client can see the answer, so a test reading the log right
+                # after its call returned always finds that call.
+                self.sim.requests.record(method, path, message["status"])
                 if not decision.drop_response:
                     await send(message)
                     return
@@ -129,7 +128,6 @@ class FaultMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_logged)
-        self.sim.requests.record(method, path, status_seen)
         if decision.drop_response:
             raise ResponseDropped(f"{method} {path}: applied, response dropped on purpose")
 
@@ -209,5 +207,7 @@ class Simulator:
 
     def asgi(self) -> ASGIApp:
         """The simulator as one ASGI app: admin API plus fault-wrapped API routes."""
-        app = Starlette(routes=[Mount(ADMIN_PREFIX, routes=self.admin_routes()), *self.api_routes()])
+        app = Starlette(
+            routes=[Mount(ADMIN_PREFIX, routes=self.admin_routes()), *self.api_routes()]
+        )
         return FaultMiddleware(app, self)
