@@ -1,0 +1,52 @@
+"""CLI commands about the config file: ``syncer validate`` and ``syncer config schema``."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from syncer.cli.common import EXIT_CONFIG, ConfigOption
+from syncer.config import ConfigError, SyncerConfig, load_config, resolve_config_path
+
+__all__ = ["register"]
+
+JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def validate(config: str | None = ConfigOption) -> None:
+    """Check a config file and report every problem with its key path (exit 2 if any)."""
+    try:
+        path = resolve_config_path(config)
+        cfg = load_config(path)
+    except ConfigError as exc:
+        for line in exc.lines():
+            typer.echo(line, err=True)
+        raise typer.Exit(EXIT_CONFIG) from None
+    targets = _plural(len(cfg.targets), "target")
+    pipelines = _plural(len(cfg.pipelines), "pipeline")
+    typer.echo(f"OK: {path}: {targets}, {pipelines}")
+
+
+def config_schema() -> dict[str, object]:
+    """The JSON Schema of the config file (for editors: yaml-language-server, IDEs)."""
+    schema: dict[str, object] = {"$schema": JSON_SCHEMA_DIALECT}
+    schema.update(SyncerConfig.model_json_schema(by_alias=True))
+    return schema
+
+
+def schema() -> None:
+    """Print the JSON Schema of the config file."""
+    typer.echo(json.dumps(config_schema(), indent=2))
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``validate`` and the ``config`` group (``config schema``) to ``app``."""
+    app.command("validate")(validate)
+    config_app = typer.Typer(help="Config file tools.", no_args_is_help=True)
+    config_app.command("schema")(schema)
+    app.add_typer(config_app, name="config")

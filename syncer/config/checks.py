@@ -1,0 +1,182 @@
+"""Rules that span sections, run after the models validate (on whatever parts did).
+
+Pipelines are checked against their target's type (rules in :mod:`.target_rules`), their
+templates are compiled, and secrets are checked to come from the environment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from pydantic import BaseModel
+
+from syncer.config.contacthub import KNOWN_CONSENTS, PATH_RE
+from syncer.config.envexpand import Expansion
+from syncer.config.issues import KeyPath
+from syncer.config.models import PipelineConfig
+from syncer.config.secrets import iter_secrets
+from syncer.config.target_rules import RULES, TargetRules
+from syncer.mapping.templates import is_template, template_problems
+
+__all__ = ["check_pipelines", "check_secrets"]
+
+Issues = list[tuple[KeyPath, str]]
+
+
+def _supporting(feature: str) -> str:
+    return ", ".join(sorted(t for t, r in RULES.items() if getattr(r, feature)))
+
+
+def _check_template(source: str, path: KeyPath, issues: Issues) -> None:
+    if is_template(source):
+        issues.extend((path, problem) for problem in template_problems(source))
+
+
+def _check_when(p: PipelineConfig, base: KeyPath, issues: Issues) -> None:
+    if p.when is None:
+        return
+    if p.when.consent is not None and p.when.consent not in KNOWN_CONSENTS:
+        issues.append(
+            (
+                (*base, "when", "consent"),
+                f"unknown consent '{p.when.consent}'; known consents: {', '.join(KNOWN_CONSENTS)}",
+            )
+        )
+    paths = [((*base, "when", "present", i), path) for i, path in enumerate(p.when.present)]
+    paths += [((*base, "when", "match", path), path) for path in p.when.match]
+    for where, path in paths:
+        if not PATH_RE.fullmatch(path):
+            issues.append((where, f"invalid path '{path}': use a dotted path like base.firstName"))
+
+
+def _check_fields(
+    p: PipelineConfig, base: KeyPath, rules: TargetRules | None, issues: Issues
+) -> None:
+    for name, spec in p.fields.items():
+        where = (*base, "fields", name)
+        if is_template(spec):
+            _check_template(spec, where, issues)
+        elif not PATH_RE.fullmatch(spec):
+            issues.append(
+                (
+                    where,
+                    f"'{spec}' is neither a dotted path nor a template; "
+                    f"write a constant as {{{{ '{spec}' }}}}",
+                )
+            )
+        if rules is not None and not rules.accepts_field(name):
+            issues.append(
+                (
+                    where,
+                    f"field '{name}' is not accepted by {rules.type} targets; "
+                    f"accepted: {rules.describe_fields()}",
+                )
+            )
+    if rules is None:
+        return
+    if rules.key_fields and not any(key in p.fields for key in rules.key_fields):
+        keys = " or ".join(rules.key_fields)
+        issues.append(((*base, "fields"), f"{rules.type} pipelines must map {keys}"))
+    if not rules.key_fields and not p.fields:
+        issues.append(((*base, "fields"), f"{rules.type} pipelines must map at least one field"))
+    for name, needed in rules.field_requires.items():
+        if name in p.fields and needed not in p.fields:
+            issues.append(
+                (
+                    (*base, "fields", name),
+                    f"{rules.type} needs '{needed}' mapped too when '{name}' is mapped",
+                )
+            )
+
+
+def _check_target_features(
+    p: PipelineConfig, base: KeyPath, target: str, rules: TargetRules, issues: Issues
+) -> None:
+    shown = f"target '{target}' is {rules.type}"
+    if p.groups and not rules.groups:
+        issues.append(
+            ((*base, "groups"), f"groups are only for {_supporting('groups')} targets; {shown}")
+        )
+    if p.list_ is not None and not rules.list_required:
+        supported = _supporting("list_required")
+        issues.append(((*base, "list"), f"list is only for {supported} targets; {shown}"))
+    if p.list_ is None and rules.list_required:
+        issues.append(((*base, "list"), f"required for {rules.type} targets: the list name"))
+    if p.tag is not None and not rules.tag:
+        issues.append(((*base, "tag"), f"tag is only for {_supporting('tag')} targets; {shown}"))
+    if p.on_delete not in rules.on_delete:
+        issues.append(
+            (
+                (*base, "on_delete"),
+                f"on_delete '{p.on_delete}' is not supported by {rules.type} targets; "
+                f"use one of: {', '.join(sorted(rules.on_delete))}",
+            )
+        )
+
+
+def check_pipelines(
+    pipelines: Iterable[tuple[int, PipelineConfig]],
+    target_types: Mapping[str, str | None] | None,
+) -> Issues:
+    """Cross checks of (index, pipeline) pairs against targets (name to type, None = unknown).
+
+    ``target_types`` is None when the targets section is unusable: target checks are skipped.
+    """
+    issues: Issues = []
+    seen: dict[str, int] = {}
+    for index, p in pipelines:
+        base: KeyPath = ("pipelines", index)
+        if p.name in seen:
+            issues.append(
+                (
+                    (*base, "name"),
+                    f"duplicate pipeline name '{p.name}' (also pipelines[{seen[p.name]}])",
+                )
+            )
+        seen.setdefault(p.name, index)
+        if p.event_types is not None and p.entity != "event":
+            issues.append(((*base, "event_types"), "only for event pipelines (entity: event)"))
+        rules = None
+        if target_types is not None:
+            if p.target not in target_types:
+                known = ", ".join(sorted(target_types)) or "(none)"
+                issues.append(
+                    ((*base, "target"), f"unknown target '{p.target}'; known targets: {known}")
+                )
+            kind = target_types.get(p.target)
+            rules = RULES.get(kind) if kind else None
+        _check_when(p, base, issues)
+        _check_fields(p, base, rules, issues)
+        for i, group in enumerate(p.groups):
+            _check_template(group, (*base, "groups", i), issues)
+        if p.list_ is not None:
+            _check_template(p.list_, (*base, "list"), issues)
+        if rules is not None:
+            _check_target_features(p, base, p.target, rules, issues)
+    return issues
+
+
+def check_secrets(sections: Iterable[tuple[KeyPath, BaseModel]], expansion: Expansion) -> Issues:
+    """Secrets must come from a set environment variable, not the file or a default."""
+    issues: Issues = []
+    for base, model in sections:
+        for path, secret in iter_secrets(model, base):
+            refs = expansion.references.get(path)
+            if not refs:
+                issues.append(
+                    (path, "secrets must come from an environment reference like ${NAME}")
+                )
+            elif any(r.resolved == "unset" for r in refs):
+                continue  # already reported as an unset variable
+            elif defaulted := [r.name for r in refs if r.resolved == "default"]:
+                issues.append(
+                    (
+                        path,
+                        f"environment variable {defaulted[0]} is not set, and secrets must "
+                        "not fall back to a default written in the file",
+                    )
+                )
+            elif not secret.get_secret_value():
+                names = ", ".join(r.name for r in refs)
+                issues.append((path, f"secret is empty (environment variable {names} is empty)"))
+    return issues

@@ -1,0 +1,160 @@
+"""A pipeline compiled for mapping: :func:`compile_pipeline` gives a :class:`PipelineMapper`.
+
+The engine calls only this API::
+
+    mapper = compile_pipeline(pipeline_config, target_type="360nrs")
+    if mapper.accepts("customer", doc):
+        record = mapper.map(doc)          # MappedRecord, or raises InvalidRecord
+        digest = payload_hash(record)
+
+Field values: a plain dotted path gives the raw source value (numbers stay numbers); a
+template gives the rendered string. ``None`` and ``""`` values are left out ("skip nulls").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from jinja2 import Template
+
+from syncer.config.models import PipelineConfig, SyncerConfig
+from syncer.config.target_rules import RULES, TargetRules
+from syncer.mapping.conditions import compile_when
+from syncer.mapping.errors import InvalidRecord
+from syncer.mapping.paths import compile_path
+from syncer.mapping.templates import compile_template, is_template
+
+__all__ = ["MappedRecord", "PipelineMapper", "compile_pipeline", "compile_pipelines"]
+
+_Render = Callable[[Mapping[str, Any]], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class MappedRecord:
+    """What one document becomes for one pipeline, before any target-specific shaping.
+
+    ``fields`` keys are exactly the config's field names (``customFields.loyalty_tier``).
+    ``groups`` are rendered, stripped, de-duplicated 360NRS group names in config order.
+    """
+
+    fields: dict[str, Any]
+    groups: tuple[str, ...] = ()
+    list_name: str | None = None
+    tag: str | None = None
+
+
+def _renderer(template: Template) -> _Render:
+    return lambda doc: template.render(doc)
+
+
+def _field_getter(spec: str) -> _Render:
+    if is_template(spec):
+        return _renderer(compile_template(spec))
+    return compile_path(spec)
+
+
+def _text_getter(spec: str) -> _Render:
+    if is_template(spec):
+        return _renderer(compile_template(spec))
+    return lambda doc: spec
+
+
+def _run(what: str, render: _Render, doc: Mapping[str, Any]) -> Any:
+    try:
+        return render(doc)
+    except InvalidRecord as exc:
+        raise InvalidRecord(f"{what}: {exc.reason}") from None
+    except Exception as exc:  # any template failure is the record's problem, not ours
+        detail = str(exc) or type(exc).__name__
+        raise InvalidRecord(f"{what}: {detail}") from None
+
+
+@dataclass(frozen=True)
+class PipelineMapper:
+    """A compiled pipeline: decides which documents it takes and maps them.
+
+    Build it with :func:`compile_pipeline`. Thread-safe and reusable for any number of
+    documents; holds no per-document state.
+    """
+
+    name: str
+    target: str
+    entity: str
+    event_types: frozenset[str] | None
+    _when: Callable[[Mapping[str, Any]], bool] = field(repr=False)
+    _fields: tuple[tuple[str, _Render], ...] = field(repr=False)
+    _groups: tuple[tuple[str, _Render], ...] = field(repr=False)
+    _list: _Render | None = field(repr=False)
+    _tag: str | None = field(repr=False)
+    _rules: TargetRules | None = field(repr=False)
+
+    def accepts(self, entity_type: str, doc: Mapping[str, Any]) -> bool:
+        """Whether this pipeline takes ``doc`` of kind ``entity_type`` ("customer"/"event").
+
+        For events, ``doc`` is the event with its customer under ``customer`` (or None);
+        its ``type`` must be in ``event_types`` when those are set.
+        """
+        if entity_type != self.entity:
+            return False
+        if self.event_types is not None:
+            event_type = doc.get("type")
+            if not isinstance(event_type, str) or event_type not in self.event_types:
+                return False
+        return self._when(doc)
+
+    def map(self, doc: Mapping[str, Any]) -> MappedRecord:
+        """Map ``doc``; raises :class:`InvalidRecord` when it cannot be sent as it is."""
+        values: dict[str, Any] = {}
+        for name, render in self._fields:
+            value = _run(f"field '{name}'", render, doc)
+            if value is None or (isinstance(value, str) and value == ""):
+                continue
+            values[name] = value
+        groups: dict[str, None] = {}
+        for source, render in self._groups:
+            group = str(_run(f"group '{source}'", render, doc)).strip()
+            if group:
+                groups[group] = None
+        list_name = None
+        if self._list is not None:
+            list_name = str(_run("list", self._list, doc)).strip()
+            if not list_name:
+                raise InvalidRecord("list: the list name rendered empty")
+        if self._rules is not None:
+            _check_keys(self._rules, values)
+        return MappedRecord(values, tuple(groups), list_name, self._tag)
+
+
+def _check_keys(rules: TargetRules, values: Mapping[str, Any]) -> None:
+    if rules.key_fields and not any(key in values for key in rules.key_fields):
+        keys = ", ".join(rules.key_fields)
+        raise InvalidRecord(f"no key field: {rules.label} needs a value in one of: {keys}")
+    for name, needed in rules.field_requires.items():
+        if name in values and needed not in values:
+            raise InvalidRecord(f"field '{name}' needs '{needed}', which is empty")
+
+
+def compile_pipeline(p: PipelineConfig, target_type: str | None = None) -> PipelineMapper:
+    """Compile ``p`` once. With ``target_type``, records also get that target's key checks."""
+    return PipelineMapper(
+        name=p.name,
+        target=p.target,
+        entity=p.entity,
+        event_types=frozenset(p.event_types) if p.event_types else None,
+        _when=compile_when(p.when, p.entity),
+        _fields=tuple((name, _field_getter(spec)) for name, spec in p.fields.items()),
+        _groups=tuple((spec, _text_getter(spec)) for spec in p.groups),
+        _list=_text_getter(p.list_) if p.list_ is not None else None,
+        _tag=p.tag,
+        _rules=RULES.get(target_type) if target_type else None,
+    )
+
+
+def compile_pipelines(cfg: SyncerConfig) -> dict[str, PipelineMapper]:
+    """Every pipeline of ``cfg`` by name, with its target's key checks, in config order."""
+    return {
+        p.name: compile_pipeline(p, cfg.targets[p.target].type if p.target in cfg.targets else None)
+        for p in cfg.pipelines
+    }
