@@ -28,6 +28,8 @@ class TargetRules:
     field_patterns: tuple[tuple[re.Pattern[str], str], ...] = ()
     key_fields: tuple[str, ...] = ()
     field_requires: dict[str, str] = field(default_factory=dict)
+    # fields that must hold a mobile number (checked at map time, before any call)
+    mobile_fields: tuple[str, ...] = ()
     on_delete: frozenset[str] = frozenset({"ignore"})
     groups: bool = False
     list_required: bool = False
@@ -53,6 +55,8 @@ RULES: dict[str, TargetRules] = {
         key_fields=("email", "phone"),
         # "countryIso: required with phone/landline" (360NRS create/update parameters).
         field_requires={"phone": "countryIso", "landline": "countryIso"},
+        # "phone: mobile with prefix"; landlines go in `landline` (360NRS parameters table).
+        mobile_fields=("phone",),
         on_delete=frozenset({"delete", "unsubscribe", "remove_from_list", "ignore"}),
         groups=True,
     ),

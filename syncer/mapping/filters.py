@@ -173,3 +173,18 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "round": round_filter,
 }
 """Filters added to (or replacing) Jinja's built-ins in the mapping environment."""
+
+
+_MOBILE_TYPES = frozenset(
+    {phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE}
+)
+
+
+def is_mobile(value: str) -> bool:
+    """True when ``value`` (any format with an international prefix) is a mobile number."""
+    digits = value if value.startswith("+") else "+" + value
+    try:
+        number = phonenumbers.parse(digits, None)
+    except phonenumbers.NumberParseException:
+        return False
+    return phonenumbers.number_type(number) in _MOBILE_TYPES

@@ -23,6 +23,7 @@ from syncer.config.models import PipelineConfig, SyncerConfig
 from syncer.config.target_rules import RULES, TargetRules
 from syncer.mapping.conditions import compile_when
 from syncer.mapping.errors import InvalidRecord
+from syncer.mapping.filters import is_mobile
 from syncer.mapping.paths import compile_path
 from syncer.mapping.templates import compile_template, is_template
 
@@ -134,6 +135,12 @@ def _check_keys(rules: TargetRules, values: Mapping[str, Any]) -> None:
     for name, needed in rules.field_requires.items():
         if name in values and needed not in values:
             raise InvalidRecord(f"field '{name}' needs '{needed}', which is empty")
+    for name in rules.mobile_fields:
+        if name in values and not is_mobile(str(values[name])):
+            raise InvalidRecord(
+                f"field '{name}': {values[name]} is not a mobile number "
+                f"({rules.label} takes only mobiles here)"
+            )
 
 
 def compile_pipeline(p: PipelineConfig, target_type: str | None = None) -> PipelineMapper:
