@@ -18,7 +18,9 @@ app = typer.Typer(
 @app.callback()
 def _root(
     log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
-    log_json: bool = typer.Option(None, "--log-json/--log-console", help="Default: JSON off a TTY."),
+    log_json: bool = typer.Option(
+        None, "--log-json/--log-console", help="Default: JSON off a TTY."
+    ),
 ) -> None:
     try:
         logs.configure(log_level, json=log_json)
@@ -33,9 +35,9 @@ def version() -> None:
 
 
 def _register_commands() -> None:
-    from . import config_cmd, db_cmd, sandbox_cmd
+    from . import config_cmd, db_cmd, demo_cmd, dlq_cmd, sandbox_cmd, sync_cmd
 
-    for module in (config_cmd, db_cmd, sandbox_cmd):
+    for module in (config_cmd, db_cmd, demo_cmd, dlq_cmd, sandbox_cmd, sync_cmd):
         module.register(app)
 
 

@@ -72,6 +72,9 @@ class Change:
     record: MappedRecord | None
     known: Known
     attempt: int = 1
+    #: True when an earlier try may have reached the target (a retry, or a claim taken over
+    #: from a crashed worker): look the record up before creating it, never create twice.
+    resent: bool = False
 
 
 @dataclass(frozen=True)

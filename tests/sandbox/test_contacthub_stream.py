@@ -137,18 +137,15 @@ def test_bad_stream_params_400(client: httpx.Client, name: str, value: str) -> N
     assert resp.status_code == 400 and resp.json()["logref"]
 
 
-def test_size_4000_is_fast(
+def test_size_4000_returns_a_full_page(
     served: tuple[ContacthubSimulator, ServedApp], client: httpx.Client
 ) -> None:
     docs = [
         {"nodeId": NODE, "externalId": f"L{i}", "base": {"firstName": "Anna"}} for i in range(9000)
     ]
     httpx.post(served[1].url + "/_sandbox/load", json={"customers": docs, "append_updates": True})
-    start = time.perf_counter()
-    body = updates(client, offset=1000, size=4000)
-    elapsed = time.perf_counter() - start
+    body = updates(client, offset=1000, size=4000)  # its speed is measured in bench/, not here
     assert len(body["updates"]) == 4000 and body["nextOffset"] == 5000
-    assert elapsed < 0.5, elapsed
 
 
 def test_node_and_entity_filters(client: httpx.Client) -> None:

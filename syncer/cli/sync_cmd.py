@@ -1,0 +1,338 @@
+"""Commands that move data and watch it: ``sync --once``, ``run``, ``backfill``, ``status``,
+``offsets show|set|reset`` and ``health``."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import typer
+
+from ..config.loader import load_config, resolve_config_path
+from ..config.models import SyncerConfig
+from ..config.secrets import secret_values
+from ..engine.backfill import BackfillProgress
+from ..errors import StateError, SyncerError
+from ..logs import add_secrets
+from ..source.contacthub import ContacthubClient
+from ..state import ingest_ops as ops
+from ..state.store import Store
+from .common import EXIT_FAILED_RECORDS, ConfigOption, clean_errors, fail
+
+__all__ = ["register", "source_client"]
+
+
+def source_client(cfg: SyncerConfig, stop: threading.Event | None = None) -> ContacthubClient:
+    """The Contacthub client of ``cfg``: base URL, timeout and Bearer token on an httpx.Client."""
+    src = cfg.source
+    http = httpx.Client(
+        base_url=src.base_url.rstrip("/"),
+        timeout=src.timeout,
+        headers={"Authorization": f"Bearer {src.token.get_secret_value()}"},
+    )
+    return ContacthubClient(http, src.workspace_id, src.node_id, stop=stop)
+
+
+@dataclass
+class _Session:
+    cfg: SyncerConfig
+    store: Store
+    client: ContacthubClient
+    stop: threading.Event
+
+
+@contextmanager
+def _session(config: Path | None, *, exclusive: bool) -> Iterator[_Session]:
+    """Config, store (and, when ``exclusive``, the SQLite process lock) and source client."""
+    from ..engine.leader import ProcessLock
+
+    cfg = load_config(resolve_config_path(str(config) if config else None))
+    add_secrets(secret_values(cfg))
+    lock = ProcessLock(cfg.state.url)
+    if exclusive:
+        lock.acquire()
+    store = Store(cfg.state.url)
+    stop = threading.Event()
+    client = source_client(cfg, stop)
+    try:
+        yield _Session(cfg, store, client, stop)
+    finally:
+        client.http.close()
+        store.close()
+        lock.release()
+
+
+def sync(
+    once: bool = typer.Option(False, "--once", help="Read the stream to its end, deliver, exit."),
+    config: Path | None = ConfigOption,
+) -> None:
+    """Ingest to the end of the stream, deliver everything deliverable, exit (0 clean, 1 not)."""
+    if not once:
+        fail("use `syncer sync --once` for one pass, or `syncer run` for the daemon", 2)
+    from ..engine.runner import sync_once
+
+    with _session(config, exclusive=True) as s:
+        report = sync_once(s.cfg, s.store, s.client, stop=s.stop)
+    for line in report.summary():
+        typer.echo(line)
+    if report.exit_code:
+        raise typer.Exit(EXIT_FAILED_RECORDS)
+
+
+def run(config: Path | None = ConfigOption) -> None:
+    """The daemon: poll and deliver on a schedule until SIGTERM/SIGINT."""
+    from ..engine.daemon import Daemon
+
+    with _session(config, exclusive=True) as s:
+        daemon = Daemon(s.cfg, s.store, s.client, stop=s.stop)
+        code = daemon.run()
+        if daemon.dangling:  # a job ignored the stop: leave without joining its thread
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+    raise typer.Exit(code)
+
+
+def backfill(
+    pipeline: str | None = typer.Option(None, "--pipeline", help="Re-send only this pipeline."),
+    since: str | None = typer.Option(None, "--since", help="Only customers updated since DATE."),
+    page_size: int = typer.Option(50, "--page-size", min=1, help="Search page size (API max 50)."),
+    config: Path | None = ConfigOption,
+) -> None:
+    """Scan every customer (and wanted events) into the inbox, then stream from the recorded
+    offset. Resumable: run it again after an interruption."""
+    from ..engine.apply import Applier, rules_from_config
+    from ..engine.backfill import Backfill
+    from ..engine.leader import Lease, new_owner
+    from ..engine.runner import LEASE_TTL, ingest_to_end
+
+    with _session(config, exclusive=True) as s:
+        names = [p.name for p in s.cfg.pipelines]
+        if pipeline is not None and pipeline not in names:
+            fail(f"unknown pipeline {pipeline!r}; known: {', '.join(names)}", 2)
+        chosen = [p for p in s.cfg.pipelines if pipeline in (None, p.name)]
+        events = [p for p in chosen if p.entity == "event"]
+        types = (
+            None
+            if any(p.event_types is None for p in events)
+            else sorted({t for p in events for t in p.event_types or []})
+        )
+        lease = Lease(s.store, s.client.stream, new_owner(), LEASE_TTL)
+        if not lease.acquire():
+            holder, _ = lease.holder()
+            raise StateError(f"another process holds the polling lease ({holder}); stop it first")
+        applier = Applier(rules_from_config(s.cfg))
+        with _progress() as report:
+            job = Backfill(
+                s.store,
+                s.client,
+                applier,
+                page_size=page_size,
+                pipelines=frozenset(p.name for p in chosen),
+                event_types=types,
+                scan_events=bool(events),
+                since=since,
+                stop=s.stop,
+                on_page=lease.renew,
+                progress=report,
+            )
+            result = job.run()
+        lease.release()
+        typer.echo(
+            f"backfill {'resumed and ' if result.resumed else ''}finished: {result.customers} "
+            f"customer and {result.events} event documents scanned (page boundaries are read "
+            f"twice) in {result.queries} searches "
+            f"({result.splits} slice splits); stream continues from offset "
+            f"{result.recorded_offset}"
+        )
+        streamed = ingest_to_end(
+            s.store,
+            s.client,
+            applier,
+            page_size=s.cfg.source.page_size,
+            lease=lease,
+            stop=s.stop,
+        )
+        if streamed is not None:
+            typer.echo(
+                f"stream: {streamed.updates} updates since the backfill, offset "
+                f"{streamed.offset}; deliver with `syncer sync --once` or `syncer run`"
+            )
+
+
+@contextmanager
+def _progress() -> Iterator[Callable[[BackfillProgress], None]]:
+    """A rich progress display on a TTY, plain progress lines otherwise."""
+    if sys.stderr.isatty():
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        with Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), transient=False
+        ) as bar:
+            task = bar.add_task("backfill", total=None)
+
+            def show(p: BackfillProgress) -> None:
+                bar.update(
+                    task,
+                    description=f"backfill {p.entity_type}s: {p.scanned} scanned, "
+                    f"slices {p.slices_done} done / {p.slices_open} open",
+                )
+
+            yield show
+        return
+    last = [0.0]
+
+    def line(p: BackfillProgress) -> None:
+        if time.monotonic() - last[0] >= 2.0:
+            last[0] = time.monotonic()
+            typer.echo(
+                f"backfill {p.entity_type}s: {p.scanned} scanned, slices "
+                f"{p.slices_done} done, {p.slices_open} open",
+                err=True,
+            )
+
+    yield line
+
+
+def status(
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    config: Path | None = ConfigOption,
+) -> None:
+    """Offsets and lag, deliveries by state per pipeline, last runs, dead letters."""
+    with _session(config, exclusive=False) as s:
+        data = _status(s)
+    if as_json:
+        typer.echo(json.dumps(data, indent=2, default=str))
+        return
+    src = data["source"]
+    typer.echo(
+        f"source {src['stream']}: offset {src['offset']}, stream last "
+        f"{src['last_offset']}, lag {src['lag']}, lease {src['lease_owner'] or 'free'}"
+    )
+    for name, states in sorted(data["pipelines"].items()):
+        parts = ", ".join(f"{k} {v}" for k, v in sorted(states.items()))
+        typer.echo(f"pipeline {name}: {parts or 'no deliveries'}")
+    for r in data["runs"]:
+        typer.echo(f"run {r['run_id']} ({r['kind']}): {r['status']} {json.dumps(r['counts'])}")
+    typer.echo(f"dead letters: {data['dead_total']}")
+    for d in data["dead_letters"]:
+        typer.echo(f"  #{d['id']} {d['pipeline']} {d['entity_id']}: {d['last_error']}")
+
+
+def _status(s: _Session) -> dict[str, Any]:
+    cp = s.store.checkpoint(s.client.stream)
+    offset = cp.offset if cp else 0
+    try:
+        last: int | None = s.client.last_offset()
+    except SyncerError:
+        last = cp.stream_last_offset if cp else None
+    with s.store.engine.connect() as conn:
+        pipelines = ops.deliveries_by_state(conn)
+        dead = ops.dead_letters(conn)
+        dead_total = ops.count_dead(conn)
+    for p in s.cfg.pipelines:
+        pipelines.setdefault(p.name, {})
+    return {
+        "source": {
+            "stream": s.client.stream,
+            "offset": offset,
+            "last_offset": last,
+            "lag": None if last is None else max(0, last - offset),
+            "lease_owner": cp.lease_owner if cp else None,
+            "lease_expires_at": cp.lease_expires_at if cp else None,
+            "backfill": cp.backfill_state if cp else None,
+        },
+        "pipelines": pipelines,
+        "runs": s.store.last_runs(5),
+        "dead_letters": dead,
+        "dead_total": dead_total,
+    }
+
+
+def _offsets_app() -> typer.Typer:
+    app = typer.Typer(help="The committed offset of the update stream.", no_args_is_help=True)
+
+    @app.command("show")
+    @clean_errors
+    def show(config: Path | None = ConfigOption) -> None:
+        """Print the committed offset and the stream's last offset."""
+        with _session(config, exclusive=False) as s:
+            data = _status(s)["source"]
+        typer.echo(
+            f"{data['stream']}: offset {data['offset']}, stream last "
+            f"{data['last_offset']}, lag {data['lag']}"
+        )
+
+    def _set(s: _Session, offset: int, force: bool) -> None:
+        if s.store.lease_is_live(s.client.stream) and not force:
+            cp = s.store.checkpoint(s.client.stream)
+            raise StateError(
+                f"the polling lease is held by {cp.lease_owner if cp else '?'}: "
+                "stop it first, or pass --force"
+            )
+        s.store.set_offset(s.client.stream, offset)
+        typer.echo(f"{s.client.stream}: offset set to {offset}")
+
+    @app.command("set")
+    @clean_errors
+    def set_(
+        offset: int = typer.Argument(..., min=0, help="The new committed offset."),
+        force: bool = typer.Option(False, "--force", help="Even while a lease is live."),
+        config: Path | None = ConfigOption,
+    ) -> None:
+        """Set the committed offset (reading continues after it)."""
+        with _session(config, exclusive=not force) as s:
+            _set(s, offset, force)
+
+    @app.command("reset")
+    @clean_errors
+    def reset(
+        force: bool = typer.Option(False, "--force", help="Even while a lease is live."),
+        config: Path | None = ConfigOption,
+    ) -> None:
+        """Reset the committed offset to 0 (the whole retained stream is read again)."""
+        with _session(config, exclusive=not force) as s:
+            _set(s, 0, force)
+
+    return app
+
+
+def health(config: Path | None = ConfigOption) -> None:
+    """Exit 0 when every job's heartbeat is fresh, 1 when one is stale or missing."""
+    with _session(config, exclusive=False) as s:
+        beats = {b["job"]: b for b in s.store.heartbeats()}
+        jobs = [f"ingest:{s.client.stream}"]
+        jobs += [
+            f"deliver:{t}" for t in s.cfg.targets if any(p.target == t for p in s.cfg.pipelines)
+        ]
+    now, bad = time.time(), []
+    for job in jobs:
+        beat = beats.get(job)
+        if beat is None:
+            bad.append(f"{job}: no heartbeat yet")
+        elif now - beat["at"] > 2 * beat["interval"] + 30:
+            bad.append(f"{job}: last heartbeat {now - beat['at']:.0f}s ago ({beat['owner']})")
+    for line in bad:
+        typer.echo(f"stale: {line}", err=True)
+    if bad:
+        raise typer.Exit(1)
+    typer.echo(f"healthy: {len(jobs)} jobs with fresh heartbeats")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the commands of this module to ``app``."""
+    app.command("sync")(clean_errors(sync))
+    app.command("run")(clean_errors(run))
+    app.command("backfill")(clean_errors(backfill))
+    app.command("status")(clean_errors(status))
+    app.command("health")(clean_errors(health))
+    app.add_typer(_offsets_app(), name="offsets")

@@ -1,0 +1,237 @@
+"""The demo, step by step: sandbox, config, backfill, sync, churn, sync, summary."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import tempfile
+import threading
+import time
+from collections import Counter
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from types import FrameType
+
+import httpx
+
+from ..config.loader import load_config
+from ..config.models import SyncerConfig
+from ..sandbox.churn import Churn
+from ..sandbox.cluster import SandboxCluster
+from ..state.store import Store
+from . import render
+from .commands import run_syncer
+from .landed import read_landed
+from .results import RunSummary, id_map_counts, read_run
+from .workspace import EXAMPLE_CONFIG, Workspace
+
+__all__ = ["DemoOptions", "run_demo"]
+
+
+@dataclass
+class DemoOptions:
+    customers: int = 2000
+    events: int | None = None  # default: two per customer
+    seed: int = 1
+    churn: int | None = None  # default: one operation per ten customers, at least 20
+    keep: Path | None = None  # work directory kept after the demo (default: a temporary one)
+    example: Path = EXAMPLE_CONFIG
+    serve: bool = False  # keep the sandbox up after the summary, until Ctrl-C / SIGTERM
+    churn_every: float = 0.0  # with ``serve``: apply a little churn this often (0: never)
+
+    @property
+    def n_events(self) -> int:
+        return self.customers * 2 if self.events is None else self.events
+
+    @property
+    def n_churn(self) -> int:
+        return max(20, self.customers // 10) if self.churn is None else self.churn
+
+
+def say(line: str = "") -> None:
+    print(line, flush=True)
+
+
+class _Demo:
+    def __init__(self, opts: DemoOptions, ws: Workspace, cluster: SandboxCluster) -> None:
+        self.opts, self.ws, self.cluster = opts, ws, cluster
+        self.runs: list[RunSummary] = []
+        self.known_runs: set[str] = set()
+        self.churn_log: Counter[str] = Counter()
+        self.churn_ok = self.churn_total = 0
+        self._churn: Churn | None = None
+
+    # -- steps --------------------------------------------------------------------------
+    def start_sandbox(self) -> None:
+        o = self.opts
+        loaded = self.cluster.load_contacthub(o.customers, o.n_events, o.seed)
+        self.cluster.write_ports_file(self.ws.ports_path)
+        say(
+            f"sandbox: Contacthub with {loaded['customers']} customers and {loaded['events']} "
+            f"events (seed {o.seed}); 360NRS, Octopush and NP6 empty"
+        )
+        for name, url in self.cluster.urls.items():
+            say(f"  {name:<10} {url}")
+
+    def write_config(self) -> SyncerConfig:
+        path = self.ws.write_config(self.opts.example, self.cluster.connection_info())
+        os.environ.update(self.ws.env)
+        cfg = load_config(path)
+        say(f"config: {path} (pipelines of {self.opts.example.name}, state {self.ws.state_url})")
+        say(f"  credentials are env references; this demo sets them: {self.ws.export_line()}")
+        return cfg
+
+    def command(self, *args: str) -> int:
+        say()
+        return run_syncer([*args, "--config", str(self.ws.config_path)], self.ws.env).code
+
+    def sync(self, cfg: SyncerConfig, label: str) -> RunSummary:
+        code = self.command("sync", "--once")
+        store = Store(self.ws.state_url, migrate=False)
+        try:
+            run = read_run(store, cfg, label, code, self.known_runs)
+        finally:
+            store.close()
+        if run.run_id:
+            self.known_runs.add(run.run_id)
+        self.runs.append(run)
+        return run
+
+    def churn(self, n: int) -> None:
+        info = self.cluster.connection_info()["contacthub"]
+        if self._churn is None:
+            client = httpx.Client(
+                base_url=info["url"],
+                headers={"Authorization": f"Bearer {info['token']}"},
+                timeout=30.0,
+            )
+            self._churn = Churn(client, info["workspace_id"], info["node_id"], self.opts.seed)
+        done = [e for e in self._churn.step(n) if e.op != "read"]
+        self.churn_log.update(e.op for e in done)
+        self.churn_total += len(done)
+        self.churn_ok += sum(e.ok for e in done)
+
+    def close(self) -> None:
+        if self._churn is not None:
+            self._churn.client.close()
+
+    # -- the end --------------------------------------------------------------------------
+    def summary(self, cfg: SyncerConfig, elapsed: float) -> bool:
+        """Print the summary, write ``summary.json``; whether the state database and the
+        simulators agree."""
+        landed = read_landed(self.cluster.urls)
+        store = Store(self.ws.state_url, migrate=False)
+        try:
+            found = render.checks(landed, id_map_counts(store), cfg)
+        finally:
+            store.close()
+        say()
+        say(f"== summary (state database {self.ws.state_path}, simulators' /_sandbox/state) ==")
+        say(render.churn_line(self.churn_log, self.churn_ok, self.churn_total))
+        say()
+        for line in render.table_lines(self.runs):
+            say(line)
+        say()
+        say("rejected (invalid) and dead-lettered records, by reason:")
+        for line in render.reason_lines(self.runs):
+            say(line)
+        say()
+        say("in the targets now (sample records as they landed):")
+        for line in render.landed_lines(landed, cfg):
+            say(line)
+        say()
+        say("the state database against the targets:")
+        for check in found:
+            say(check.line())
+        say()
+        say("runs:")
+        for line in render.verdict_lines(self.runs):
+            say(line)
+        data = {
+            "seed": self.opts.seed,
+            "customers": self.opts.customers,
+            "events": self.opts.n_events,
+            "churn": {"operations": dict(self.churn_log), "accepted": self.churn_ok},
+            "runs": [r.as_dict() for r in self.runs],
+            "landed": {n: v.as_dict() for n, v in landed.items()},
+            "checks": [{**asdict(c), "ok": c.ok} for c in found],
+            "elapsed_seconds": round(elapsed, 2),
+        }
+        text = json.dumps(data, indent=2, default=str, ensure_ascii=False)
+        self.ws.summary_path.write_text(text + "\n", encoding="utf-8")
+        return all(c.ok for c in found)
+
+    def next_steps(self, kept: bool) -> None:
+        o, cfg_path = self.opts, shlex.quote(str(self.ws.config_path))
+        keep = shlex.quote(str(o.keep)) if o.keep else "./syncer-demo"
+        same = f"syncer demo --customers {o.customers} --events {o.n_events} --seed {o.seed}"
+        say()
+        if kept:
+            say("the sandbox keeps running (Ctrl-C stops it); run the daemon against it from a")
+            say("second terminal:")
+        else:
+            say("next: the daemon against the same sandbox (the same seed gives the same data):")
+            say(f"  {same} --keep {keep} --serve --churn-every 10")
+            say("then, in a second terminal:")
+            cfg_path = shlex.quote(f"{keep.rstrip('/')}/config.yaml")
+        say(f"  {self.ws.export_line()}")
+        say(f"  syncer run --config {cfg_path}")
+        say(f"  syncer status --config {cfg_path}")
+        say("the same data set alone, in a fresh sandbox (new ports, see its ports file):")
+        say(f"  syncer sandbox --seed {o.seed} --customers {o.customers} --events {o.n_events}")
+
+    def serve(self) -> None:
+        stop = threading.Event()
+
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            stop.set()
+
+        sigs = (signal.SIGINT, signal.SIGTERM)
+        previous = {sig: signal.signal(sig, on_signal) for sig in sigs}
+        try:
+            say("sandbox serving")
+            every = self.opts.churn_every
+            while not stop.wait(every if every > 0 else 0.5):
+                if every > 0:
+                    before = self.churn_total
+                    self.churn(max(5, self.opts.n_churn // 10))
+                    say(f"churn: {self.churn_total - before} more operations")
+            say("stopping sandbox")
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def run_demo(opts: DemoOptions) -> int:
+    """Run the demo; 0 when every sync finished with nothing failed but invalid records."""
+    began = time.monotonic()
+    with ExitStack() as stack:
+        root = opts.keep or Path(stack.enter_context(tempfile.TemporaryDirectory("-syncer-demo")))
+        ws = Workspace(root.resolve())
+        ws.prepare()
+        cluster = stack.enter_context(SandboxCluster())
+        demo = _Demo(opts, ws, cluster)
+        stack.callback(demo.close)
+        demo.start_sandbox()
+        cfg = demo.write_config()
+        code = demo.command("backfill")
+        if code != 0:
+            say(f"backfill failed (exit {code}); state kept in {ws.state_path}")
+            return code
+        demo.sync(cfg, "initial load")
+        say()
+        demo.churn(opts.n_churn)
+        say(render.churn_line(demo.churn_log, demo.churn_ok, demo.churn_total))
+        demo.sync(cfg, "after churn")
+        agree = demo.summary(cfg, time.monotonic() - began)
+        healthy = agree and all(r.healthy for r in demo.runs)
+        say()
+        say(f"demo {'finished' if healthy else 'FAILED'} in {time.monotonic() - began:.1f}s")
+        demo.next_steps(kept=opts.serve)
+        if opts.serve:
+            demo.serve()
+        return 0 if healthy else 1
+    raise AssertionError("unreachable")  # pragma: no cover

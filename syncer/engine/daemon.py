@@ -1,0 +1,219 @@
+"""``syncer run``: "sync once" on a schedule (APScheduler 3, ``BlockingScheduler``).
+
+Jobs: one ingest job for the source (every ``source.poll_interval``) and one delivery job per
+target (every ``deliver_interval``), each ``max_instances=1`` and ``coalesce=True``. Every job
+writes a heartbeat row (``syncer health`` reads them).
+
+Leadership: the ingest job polls only while it holds the stream's lease, renewed as it goes
+and kept between ticks; a second ``syncer run`` on the same PostgreSQL database finds the lease
+held, does not poll, and delivers (rows are claimed with ``FOR UPDATE SKIP LOCKED``). When the
+leader stops or dies, the lease is released or expires and a follower takes over.
+
+SIGTERM/SIGINT: stop scheduling, tell running jobs to stop (ingest stops between pages, the
+deliverer stops claiming and releases what it had queued), wait for them at most
+``shutdown_timeout`` seconds, release the lease, record the run, exit 0. Work is committed page
+by page and batch by batch, so nothing half-done survives a stop: it is either committed or
+rolled back.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from types import FrameType
+from typing import Any
+
+from apscheduler.schedulers.blocking import BlockingScheduler
+
+from ..config.models import SyncerConfig
+from ..errors import RetryableError, StopError
+from ..logs import get_logger
+from ..source.contacthub import ContacthubClient
+from ..state.store import Store
+from .apply import Applier, rules_from_config
+from .deliver import Deliverer
+from .ingest import Ingestor
+from .leader import Lease, LeaseLost, new_owner
+from .runner import new_run_id
+
+DELIVER_INTERVAL = 2.0
+HEARTBEAT_EVERY = 10.0
+
+
+class Daemon:
+    """The scheduler shell around ingest and delivery; :meth:`run` blocks until stopped."""
+
+    def __init__(
+        self,
+        cfg: SyncerConfig,
+        store: Store,
+        client: ContacthubClient,
+        *,
+        stop: threading.Event | None = None,
+        owner: str | None = None,
+        deliverer: Deliverer | None = None,
+        deliver_interval: float = DELIVER_INTERVAL,
+        shutdown_timeout: float = 30.0,
+    ) -> None:
+        self.cfg, self.store, self.client = cfg, store, client
+        self.stop = stop or threading.Event()
+        self.owner = owner or new_owner()
+        self.run_id = new_run_id("daemon")
+        self.deliverer = deliverer or Deliverer(cfg, store, run_id=self.run_id)
+        self.deliver_interval = deliver_interval
+        self.shutdown_timeout = shutdown_timeout
+        self.poll_interval = cfg.source.poll_interval
+        self.lease = Lease(store, client.stream, self.owner, max(60.0, 3 * self.poll_interval))
+        self.applier = Applier(rules_from_config(cfg))
+        self.scheduler = BlockingScheduler(timezone="UTC")
+        self.exit_code = 0
+        self.dangling = False  # jobs still running after shutdown_timeout
+        self.counts: dict[str, Any] = {"ingest_pages": 0, "ingest_updates": 0, "delivered": {}}
+        self._running = 0
+        self._idle = threading.Condition()
+        self.log = get_logger(component="daemon", owner=self.owner)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def run(self, install_signals: bool = True) -> int:
+        """Run until SIGTERM/SIGINT (or :meth:`request_stop`); returns the exit code."""
+        if install_signals:
+            signal.signal(signal.SIGTERM, self._on_signal)
+            signal.signal(signal.SIGINT, self._on_signal)
+        self.store.run_started(self.run_id, "daemon")
+        self._schedule()
+        self.log.info("daemon started", stream=self.client.stream, poll_interval=self.poll_interval)
+        if not self.stop.is_set():
+            self.scheduler.start()
+        self._finish()
+        return self.exit_code
+
+    def request_stop(self, code: int | None = None) -> None:
+        """Stop taking new work; safe from any thread."""
+        if code is not None:
+            self.exit_code = code
+        if self.stop.is_set():
+            return
+        self.stop.set()
+        self.deliverer.stop()
+        # Shutting the scheduler down from its own (main) thread inside a signal handler
+        # would re-enter it; a helper thread does it.
+        threading.Thread(target=self._shutdown_scheduler, name="daemon-stop").start()
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        self.log.info("stop requested", signal=signal.Signals(signum).name)
+        self.request_stop()
+
+    def _shutdown_scheduler(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+
+    def _finish(self) -> None:
+        deadline = time.monotonic() + self.shutdown_timeout
+        with self._idle:
+            while self._running and time.monotonic() < deadline:
+                self._idle.wait(0.1)
+            self.dangling = self._running > 0
+        if self.dangling:
+            self.log.warning(
+                "jobs still running at the shutdown deadline; uncommitted work rolls back",
+                running=self._running,
+            )
+        self.lease.release()
+        if not self.dangling:
+            self.deliverer.close()
+        status = "ok" if self.exit_code == 0 else "failed"
+        self.store.run_finished(self.run_id, status, self.counts)
+        self.log.info("daemon stopped", exit_code=self.exit_code)
+
+    # -- jobs -----------------------------------------------------------------------------
+    def _schedule(self) -> None:
+        common: dict[str, Any] = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
+        now = datetime.now(UTC)
+        self.scheduler.add_job(
+            self._guard("ingest", self._ingest_job),
+            "interval",
+            seconds=self.poll_interval,
+            id="ingest",
+            next_run_time=now,
+            **common,
+        )
+        for name in self.deliverer.target_names:
+            self.scheduler.add_job(
+                self._guard(f"deliver:{name}", self._deliver_job, name),
+                "interval",
+                seconds=self.deliver_interval,
+                id=f"deliver:{name}",
+                next_run_time=now,
+                **common,
+            )
+
+    def _guard(self, job: str, fn: Callable[..., None], *args: Any) -> Callable[[], None]:
+        """Run ``fn`` counted as in flight, with errors logged instead of killing the job."""
+
+        def run() -> None:
+            if self.stop.is_set():
+                return
+            with self._idle:
+                self._running += 1
+            try:
+                fn(*args)
+            except StopError as exc:
+                self.log.error("job stopped: the operator must act", job=job, error=str(exc))
+                self.request_stop(code=3)
+            except RetryableError as exc:
+                self.log.warning("job failed, retried next time", job=job, error=str(exc))
+            except Exception:
+                self.log.exception("job crashed, retried next time", job=job)
+            finally:
+                with self._idle:
+                    self._running -= 1
+                    self._idle.notify_all()
+
+        return run
+
+    def _ingest_job(self) -> None:
+        job = f"ingest:{self.client.stream}"
+        if not self.lease.acquire():
+            holder, _ = self.lease.holder()
+            self.log.debug("not polling: another process holds the lease", holder=holder)
+            return
+        last_beat = [0.0]
+
+        def on_page() -> None:
+            self.lease.renew()
+            if time.monotonic() - last_beat[0] > HEARTBEAT_EVERY:
+                self.store.heartbeat(job, self.owner, self.poll_interval)
+                last_beat[0] = time.monotonic()
+
+        ingestor = Ingestor(
+            self.store,
+            self.client,
+            self.applier,
+            page_size=self.cfg.source.page_size,
+            stop=self.stop,
+            on_page=on_page,
+        )
+        started = time.time()
+        self.log.info("polling", event_kind="poll_start", at=started)
+        try:
+            result = ingestor.run_to_end()
+        except LeaseLost:
+            self.log.warning("lease lost while polling; another process reads now")
+            return
+        finally:
+            self.log.info("polling done", event_kind="poll_end", started=started, at=time.time())
+        self.counts["ingest_pages"] += result.pages
+        self.counts["ingest_updates"] += result.updates
+        self.store.heartbeat(job, self.owner, self.poll_interval)
+
+    def _deliver_job(self, name: str) -> None:
+        delivered = self.counts["delivered"]
+        while not self.stop.is_set():
+            stats = self.deliverer.run_target_once(name)
+            delivered[name] = delivered.get(name, 0) + stats.done
+            self.store.heartbeat(f"deliver:{name}", self.owner, self.deliver_interval)
+            if stats.claimed == 0 or stats.error:
+                return

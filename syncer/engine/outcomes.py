@@ -1,0 +1,174 @@
+"""From a target's answer to what the store records: delivery state, retry time, id map.
+
+=================  ====================================================================
+answer             recorded
+=================  ====================================================================
+done               ``done``; id map (target id/key; last hash for upserts, cleared
+                   after leave/delete so a later join is sent), memberships
+retry              ``failed``, due after full-jitter backoff (or ``retry_after`` if
+                   longer), one attempt spent; ``dead`` once ``max_attempts`` are spent
+retry, 429         ``failed``, due after ``Retry-After``; no attempt spent
+dead / invalid     ``dead`` with the reason
+not sent           (stop, open breaker) back to ``pending``/``failed``, no attempt spent
+=================  ====================================================================
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import asdict, dataclass
+
+from ..http import DEFAULT_RETRY_AFTER, backoff_delay
+from ..state.delivery_ops import RowResult
+from ..targets.base import Known, Outcome
+from .planner import Planned
+
+DONE_DETAILS = ("created", "updated", "unchanged", "left", "deleted", "unsubscribed")
+
+
+@dataclass
+class TargetStats:
+    """Counts of one target's deliveries in one run (``done`` = every done row)."""
+
+    claimed: int = 0
+    done: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    left: int = 0
+    deleted: int = 0
+    unsubscribed: int = 0
+    skipped: int = 0
+    retry: int = 0
+    rate_limited: int = 0
+    dead: int = 0
+    invalid: int = 0
+    released: int = 0
+    throttled: int = 0  # 429 answers seen by the transport (waited out, not failures)
+    waiting: int = 0  # rows of this target still open at the end (retry later)
+    error: str | None = None  # the target stopped: credentials refused, ...
+
+    @property
+    def clean(self) -> bool:
+        """Nothing dead, nothing left waiting, no target error: a run may report success."""
+        return not (self.dead or self.invalid or self.waiting or self.error)
+
+    def merge(self, other: TargetStats) -> None:
+        for name, value in asdict(other).items():
+            if isinstance(value, int) and name != "waiting":
+                setattr(self, name, getattr(self, name) + value)
+        self.waiting = other.waiting
+        self.error = self.error or other.error
+
+    def count(self, result: RowResult) -> None:
+        outcome = result.outcome
+        if result.state == "done":
+            self.done += 1
+            if outcome in DONE_DETAILS:
+                setattr(self, outcome, getattr(self, outcome) + 1)
+            else:
+                self.skipped += 1
+        elif outcome == "released":
+            self.released += 1
+        elif outcome == "rate_limited":
+            self.rate_limited += 1
+        elif outcome == "invalid":
+            self.invalid += 1
+        elif result.state == "dead":
+            self.dead += 1
+        else:
+            self.retry += 1
+
+    def as_dict(self) -> dict[str, int | str | None]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int
+    backoff_base: float
+    backoff_max: float
+    rng: random.Random | None = None
+
+
+def to_result(
+    p: Planned,
+    out: Outcome | None,
+    now: float,
+    policy: RetryPolicy,
+    release_until: float | None = None,
+) -> RowResult:
+    """The row result for planned change ``p`` given the target's answer ``out``."""
+    row = p.row
+    if out is None:
+        if p.kind == "unchanged":
+            return RowResult(row, "done", "unchanged", p.subject_id, spend_attempt=False)
+        if p.kind == "invalid":
+            return RowResult(row, "dead", "invalid", p.subject_id, error=p.error)
+        state = "failed" if row.attempts else "pending"
+        return RowResult(
+            row, state, "released", p.subject_id, due_at=release_until, spend_attempt=False
+        )
+    if out.status == "done":
+        return _done(p, out)
+    if out.status in ("dead", "invalid"):
+        return RowResult(row, "dead", out.status, p.subject_id, error=out.error or out.status)
+    error = out.error or "retry"
+    if out.rate_limited:
+        wait = out.retry_after if out.retry_after is not None else DEFAULT_RETRY_AFTER
+        return RowResult(
+            row,
+            "failed",
+            "rate_limited",
+            p.subject_id,
+            due_at=now + wait,
+            spend_attempt=False,
+            error=error,
+        )
+    spent = row.attempts + 1
+    # An upsert with no known id that failed may still have created the record: remember
+    # that (id map row without an id) so every later change of the customer looks it up.
+    maybe = row.action == "upsert" and p.change is not None and p.change.known.target_id is None
+    if spent >= policy.max_attempts:
+        error = f"gave up after {spent} attempts: {error}"
+        return RowResult(row, "dead", "dead", p.subject_id, error=error, maybe_written=maybe)
+    delay = backoff_delay(spent, policy.backoff_base, policy.backoff_max, policy.rng)
+    delay = max(delay, out.retry_after or 0.0)
+    return RowResult(
+        row, "failed", "retry", p.subject_id, due_at=now + delay, error=error, maybe_written=maybe
+    )
+
+
+def _done(p: Planned, out: Outcome) -> RowResult:
+    known = p.change.known if p.change is not None else Known()
+    upsert = p.row.action == "upsert"
+    return RowResult(
+        p.row,
+        "done",
+        out.detail or "done",
+        p.subject_id,
+        target_id=out.target_id or known.target_id,
+        target_key=out.target_key or known.target_key,
+        last_hash=p.hash if upsert else None,
+        set_id_map=bool(out.target_id or known.target_id),
+        forget=out.forget,
+        memberships=out.memberships,
+        member_key=out.member_key,
+        spend_attempt=False,
+    )
+
+
+def known_after(known: Known, pipeline: str, out: Outcome) -> Known:
+    """What the store will remember once ``out`` is recorded (for the next change of the
+    same customer in the same batch)."""
+    if out.status != "done":
+        return known
+    if out.forget:
+        return Known()
+    names = dict(known.memberships)
+    keys = dict(known.member_keys)
+    if out.memberships is not None:
+        names[pipeline] = out.memberships
+        if out.member_key is not None:
+            keys[pipeline] = out.member_key
+    return Known(out.target_id or known.target_id, out.target_key or known.target_key, names, keys)

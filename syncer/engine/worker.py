@@ -1,0 +1,265 @@
+"""The delivery loop of one target: claim, plan, send (concurrently), record.
+
+Per-record targets get one task per customer (that customer's changes in order, so two
+pipelines never race on one contact) on a pool of ``max_in_flight`` threads; batch targets get
+one task per claimed batch on a single thread. The loop keeps the pool fed: it claims the next
+batch while the previous one is still in flight, and records each batch in one transaction as
+soon as all its tasks are back. No database access happens in the pool threads except what a
+target does through its context (rare: group creation).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field, replace
+
+from ..errors import StopError
+from ..logs import get_logger
+from ..observability import metrics
+from ..state import delivery_ops as ops
+from ..state.store import Store
+from ..targets.base import Change, Outcome, Target, TargetContext
+from .breaker import CircuitBreaker
+from .outcomes import RetryPolicy, TargetStats, known_after, to_result
+from .planner import Planned, Planner
+from .ratelimit import RateLimiter
+
+CLAIM_LEASE = 300.0
+CIRCUIT_CODES = {"closed": 0, "half_open": 1, "open": 2}  # syncer_circuit_state
+PRUNE_EVERY = 200  # batches between delivery_log prunes
+
+Answer = tuple[Planned, Outcome | None]
+
+
+@dataclass
+class _Batch:
+    planned: list[Planned]
+    answers: list[Answer] = field(default_factory=list)
+    open_tasks: int = 0
+
+
+class TargetWorker:
+    """Everything one target's delivery needs; ``drain()`` runs the loop (one thread)."""
+
+    def __init__(
+        self,
+        name: str,
+        target: Target,
+        store: Store,
+        ctx: TargetContext,
+        planner: Planner,
+        policy: RetryPolicy,
+        *,
+        max_in_flight: int,
+        batch_size: int,
+        limiter: RateLimiter | None,
+        breaker: CircuitBreaker,
+        run_id: str,
+        stopping: threading.Event,
+    ) -> None:
+        self.name = name
+        self.target = target
+        self.store = store
+        self.ctx = ctx
+        self.planner = planner
+        self.policy = policy
+        self.limiter = limiter
+        self.breaker = breaker
+        self.run_id = run_id
+        self.stopping = stopping
+        self.worker_id = f"{run_id}:{name}"
+        per_record = target.per_record
+        self.batch_size = min(batch_size, max(8, 4 * max_in_flight)) if per_record else batch_size
+        self.low_water = 2 * max_in_flight if per_record else 2
+        self.pool = ThreadPoolExecutor(
+            max_in_flight if per_record else 1, thread_name_prefix=f"deliver-{name}"
+        )
+        self.fatal: StopError | None = None
+        self.log = get_logger(target=name)
+        self._commits = 0
+
+    # -- the loop ----------------------------------------------------------------------------
+    def drain(
+        self,
+        *,
+        force_flush: bool,
+        max_batches: int | None = None,
+        budget: float | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> TargetStats:
+        """Deliver until nothing is due (or ``max_batches`` were claimed, or ``budget``
+        seconds of claiming passed, or stop)."""
+        until = None if budget is None else time.monotonic() + budget
+        stats = TargetStats()
+        throttled_before = self.limiter.throttled if self.limiter else 0
+        pending: dict[Future[list[Answer]], _Batch] = {}
+        batches: list[_Batch] = []
+        claimed = 0
+        more = True
+        while True:
+            while (
+                more
+                and len(pending) < self.low_water
+                and self._may_claim()
+                and (max_batches is None or claimed < max_batches)
+                and (until is None or time.monotonic() < until)
+            ):
+                batch = self._claim(force_flush, clock(), stats)
+                if batch is None:
+                    more = False
+                    break
+                claimed += 1
+                batches.append(batch)
+                for task in self._tasks(batch):
+                    pending[self.pool.submit(task)] = batch
+                    batch.open_tasks += 1
+            self._record_finished(batches, stats, clock)
+            if not pending:
+                break
+            finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+            for future in finished:
+                batch = pending.pop(future)
+                batch.answers.extend(future.result())
+                batch.open_tasks -= 1
+        self._record_finished(batches, stats, clock)
+        if self.limiter is not None:
+            stats.throttled = self.limiter.throttled - throttled_before
+        if self.fatal is not None:
+            stats.error = str(self.fatal)
+        return stats
+
+    def _may_claim(self) -> bool:
+        return not self.stopping.is_set() and self.fatal is None and self.breaker.state != "open"
+
+    def _claim(self, force_flush: bool, now: float, stats: TargetStats) -> _Batch | None:
+        limit = self.batch_size
+        policy = self.target.flush_policy()
+        if self.breaker.state == "half_open":
+            limit = 1  # the probe
+        with self.store.transaction() as conn:
+            if policy is not None:
+                count, oldest = ops.due_summary(conn, self.name, now)
+                if count == 0:
+                    return None
+                waited = now - oldest if oldest is not None else 0.0
+                if not force_flush and count < policy.max_rows and waited < policy.flush_every:
+                    return None
+                limit = max(limit, policy.max_rows)
+            rows = ops.claim(conn, self.name, self.worker_id, limit, now, CLAIM_LEASE)
+            if not rows:
+                return None
+            keys = {(r.entity_type, r.entity_id) for r in rows}
+            found = ops.load_entities(conn, keys)
+            customers = {
+                ("customer", e.customer_id)
+                for e in found.values()
+                if e.entity_type == "event" and e.customer_id
+            }
+            found.update(ops.load_entities(conn, customers - set(found)))
+            subjects = {self.planner.subject_of(r, found) for r in rows}
+            known, hashes, touched = ops.load_known(conn, self.name, subjects)
+        stats.claimed += len(rows)
+        return _Batch(self.planner.plan(rows, found, known, hashes, touched))
+
+    def _tasks(self, batch: _Batch) -> list[Callable[[], list[Answer]]]:
+        sendable = [p for p in batch.planned if p.change is not None]
+        batch.answers.extend((p, None) for p in batch.planned if p.change is None)
+        groups: dict[str, list[Planned]] = {}
+        for p in sendable:
+            groups.setdefault(p.subject_id, []).append(p)
+        if not groups:
+            return []
+        if self.target.flush_policy() is not None:
+            # File loads: one import per flush, rows in delivery order (the target keeps the
+            # order; rounds would turn a customer's k events into k imports).
+            ordered = sorted(sendable, key=lambda p: p.row.id)
+            return [lambda: self._send_rounds([ordered], one_call=True)]
+        if not self.target.per_record:
+            return [lambda: self._send_rounds(list(groups.values()))]
+        return [lambda g=g: self._send_rounds([g]) for g in groups.values()]  # type: ignore[misc]
+
+    def _send_rounds(self, groups: list[list[Planned]], one_call: bool = False) -> list[Answer]:
+        """Send each customer's changes in order: round k holds every customer's k-th change
+        (``one_call``: ``groups`` is one ordered list sent as a single batch)."""
+        answers: list[Answer] = []
+        knowns = {p.subject_id: _change(p).known for g in groups for p in g}
+        unsure: set[str] = set()  # an earlier write of this customer may have been applied
+        rounds = (
+            groups
+            if one_call
+            else [[g[k] for g in groups if len(g) > k] for k in range(max(len(g) for g in groups))]
+        )
+        for round_ in rounds:
+            if self.stopping.is_set() or self.fatal is not None or not self.breaker.allow():
+                answers.extend((p, None) for p in round_)
+                continue
+            changes = [
+                replace(
+                    _change(p),
+                    known=knowns[p.subject_id],
+                    resent=_change(p).resent or p.subject_id in unsure,
+                )
+                for p in round_
+            ]
+            outcomes = self._apply(changes)
+            for p, change in zip(round_, changes, strict=True):
+                out = outcomes.get(p.row.id) or Outcome.retry(change, "the target gave no answer")
+                knowns[p.subject_id] = known_after(knowns[p.subject_id], p.row.pipeline, out)
+                if out.status == "retry":
+                    unsure.add(p.subject_id)
+                answers.append((replace(p, change=change), out))
+            transient = [o for o in outcomes.values() if o.status == "retry" and not o.rate_limited]
+            self.breaker.record(len(transient) < len(outcomes) or not outcomes)
+        return answers
+
+    def _apply(self, changes: list[Change]) -> dict[int, Outcome]:
+        try:
+            outcomes = self.target.apply(changes, self.ctx)
+        except StopError as exc:
+            self.fatal = exc
+            self.log.error("target stopped", error=str(exc))
+            return {}
+        except Exception as exc:  # a target bug must not kill the loop: retry with backoff
+            self.log.exception("target raised", error=str(exc))
+            return {c.delivery_id: Outcome.retry(c, f"target error: {exc!r}") for c in changes}
+        return {o.delivery_id: o for o in outcomes}
+
+    def _record_finished(
+        self, batches: list[_Batch], stats: TargetStats, clock: Callable[[], float]
+    ) -> None:
+        ready = [b for b in batches if b.open_tasks == 0]
+        if not ready:
+            return
+        now = clock()
+        release_until = now + self.breaker.reopens_in()
+        results = [
+            to_result(p, out, now, self.policy, release_until)
+            for b in ready
+            for p, out in b.answers
+        ]
+        with self.store.transaction() as conn:
+            ops.record_outcomes(conn, self.name, results, now, self.run_id)
+            self._commits += 1
+            if self._commits % PRUNE_EVERY == 0:
+                ops.prune_log(conn)
+        sent = 0
+        for result in results:
+            stats.count(result)
+            metrics.RECORDS.labels(result.row.pipeline, self.name, result.outcome).inc()
+            sent += result.outcome not in ("unchanged", "invalid", "released")
+        metrics.ATTEMPTS.labels(self.name).inc(sent)
+        metrics.CIRCUIT_STATE.labels(self.name).set(CIRCUIT_CODES[self.breaker.state])
+        for b in ready:
+            batches.remove(b)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.target.close()
+
+
+def _change(p: Planned) -> Change:
+    assert p.change is not None  # only planned changes with something to send get here
+    return p.change

@@ -1,0 +1,258 @@
+"""The Contacthub (Contactlab CDP) HTTP client: update stream, customer and event search.
+
+The ``httpx.Client`` is injected (the CLI builds it with the base URL, timeout and
+``Authorization: Bearer`` header), so tests can hand in a client pointed at the sandbox or a
+``MockTransport``. Every call goes through :meth:`ContacthubClient._get`, which applies the
+shared status-to-action table of :mod:`syncer.http`:
+
+* network errors, timeouts, 408/425/5xx and bodies that are not JSON (an HTML error page from a
+  proxy, a truncated answer): retried with full-jitter exponential backoff, at most
+  ``max_attempts`` attempts, then :class:`~syncer.errors.RetryableError`;
+* 429: wait ``Retry-After`` (not counted as an attempt, but bounded by ``max_rate_waits``);
+* 401/403/404: :class:`~syncer.errors.AuthError` naming the workspace and node (a 404 on a
+  single customer is "not found", answered as ``None``);
+* other 4xx: :class:`~syncer.errors.PermanentError`; a search over the 10,000-match cap (in
+  APIs that refuse it) is :class:`SearchTooBroad`, so the backfill can narrow its slice.
+
+Messages carry the path and the start of the body, never the request headers (the token).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import orjson
+
+from ..errors import AuthError, PermanentError, RateLimited, RetryableError
+from ..http import (
+    TRANSPORT_ERRORS,
+    Action,
+    backoff_delay,
+    classify_status,
+    retry_after_seconds,
+    short_body,
+)
+
+__all__ = [
+    "SEARCH_CAP",
+    "ContacthubClient",
+    "SearchPage",
+    "SearchTooBroad",
+    "UpdatesPage",
+]
+
+SEARCH_CAP = 10_000  # "The maximum number of matched elements is 10000"
+
+
+class SearchTooBroad(PermanentError):
+    """The search matched more elements than the API lets a query reach."""
+
+
+@dataclass(frozen=True, slots=True)
+class UpdatesPage:
+    """One page of the update stream: ``updates`` are the raw JSON objects, in order."""
+
+    next_offset: int
+    updates: list[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class SearchPage:
+    """One page of a customer or event search."""
+
+    elements: list[dict[str, Any]]
+    total: int  # matched elements the API reports (at most the cap)
+    max_elements: int  # the cap the API reports (10,000 when absent)
+
+
+class ContacthubClient:
+    """Reads one workspace/node of Contacthub through an injected ``httpx.Client``.
+
+    ``http`` must already carry the base URL up to ``/hub/v1`` (paths here start at
+    ``/workspaces/...``) and the ``Authorization`` header. ``stop`` (an Event) cuts retry
+    waits short on shutdown.
+    """
+
+    def __init__(
+        self,
+        http: httpx.Client,
+        workspace_id: str,
+        node_id: str,
+        *,
+        max_attempts: int = 6,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 30.0,
+        max_rate_waits: int = 50,
+        sleep: Callable[[float], None] | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.http = http
+        self.workspace_id = workspace_id
+        self.node_id = node_id
+        self.max_attempts = max_attempts
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self.max_rate_waits = max_rate_waits
+        self._stop = stop or threading.Event()
+        self._sleep = sleep or self._interruptible_sleep
+        self._prefix = f"/workspaces/{workspace_id}"
+
+    @property
+    def stream(self) -> str:
+        """The checkpoint key of this client's update stream."""
+        return f"{self.workspace_id}/{self.node_id}"
+
+    # -- the update stream -------------------------------------------------------------------
+    def updates(self, offset: int, size: int) -> UpdatesPage:
+        """Up to ``size`` updates after ``offset`` (exclusive) of this node."""
+        body = self._get(
+            "/updates", {"offset": offset, "size": size, "nodeId": self.node_id}, "update stream"
+        )
+        updates = body.get("updates")
+        next_offset = body.get("nextOffset")
+        if not isinstance(updates, list) or not isinstance(next_offset, int):
+            raise RetryableError(
+                f"Contacthub update stream answered an unexpected body (no 'updates' list or "
+                f"integer 'nextOffset') for workspace {self.workspace_id}, node {self.node_id}"
+            )
+        return UpdatesPage(next_offset, updates)
+
+    def last_offset(self) -> int:
+        """The offset of the newest update of this node."""
+        body = self._get("/updates/last-offset", {"nodeId": self.node_id}, "last offset")
+        value = body.get("lastOffset")
+        if not isinstance(value, int):
+            raise RetryableError("Contacthub last-offset answer has no integer 'lastOffset'")
+        return value
+
+    # -- customers and events ----------------------------------------------------------------
+    def search_customers(
+        self, query: Mapping[str, Any] | None, page: int, size: int, sort: str | None = None
+    ) -> SearchPage:
+        """One page of customers of this node matching ``query`` (the SDK JSON condition)."""
+        params: dict[str, Any] = {"nodeId": self.node_id, "page": page, "size": size}
+        if query is not None:
+            params["query"] = orjson.dumps(query).decode()
+        if sort:
+            params["sort"] = sort
+        return _search_page(self._get("/customers", params, "customer search"))
+
+    def get_customer(self, customer_id: str) -> dict[str, Any] | None:
+        """The customer, or ``None`` when Contacthub does not know it (deleted)."""
+        body = self._get(f"/customers/{customer_id}", {}, "customer", missing_ok=True)
+        return body or None
+
+    def search_events(
+        self,
+        page: int,
+        size: int,
+        *,
+        types: list[str] | None = None,
+        date_from: str | None = None,
+        date_to: str | None = None,
+        customer_id: str | None = None,
+    ) -> SearchPage:
+        """One page of events of this node (newest first), filtered as given."""
+        params: dict[str, Any] = {"nodeId": self.node_id, "page": page, "size": size}
+        if types:
+            params["type"] = ",".join(types)
+        if date_from:
+            params["dateFrom"] = date_from
+        if date_to:
+            params["dateTo"] = date_to
+        if customer_id:
+            params["customerId"] = customer_id
+        return _search_page(self._get("/events", params, "event search"))
+
+    # -- the request loop --------------------------------------------------------------------
+    def _get(
+        self, path: str, params: Mapping[str, Any], what: str, *, missing_ok: bool = False
+    ) -> dict[str, Any]:
+        url = self._prefix + path
+        attempt = 0
+        rate_waits = 0
+        while True:
+            problem = self._attempt(url, params, what, missing_ok)
+            if isinstance(problem, dict):
+                return problem
+            if isinstance(problem, RateLimited):
+                rate_waits += 1
+                if rate_waits > self.max_rate_waits:
+                    raise problem
+                delay = problem.retry_after or 1.0
+            else:
+                attempt += 1
+                if attempt >= self.max_attempts:
+                    raise RetryableError(f"{problem} (gave up after {attempt} attempts)")
+                delay = backoff_delay(attempt, self.backoff_base, self.backoff_cap)
+            if self._stop.is_set():
+                raise problem
+            self._sleep(delay)
+
+    def _attempt(
+        self, url: str, params: Mapping[str, Any], what: str, missing_ok: bool
+    ) -> dict[str, Any] | RetryableError:
+        """The decoded body, or the retryable failure; raises the rest."""
+        try:
+            response = self.http.get(url, params=dict(params))
+        except TRANSPORT_ERRORS as exc:
+            kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "failed"
+            return RetryableError(f"Contacthub {what} request {kind}: {type(exc).__name__}")
+        action = classify_status(response.status_code)
+        if action is Action.OK:
+            try:
+                body = orjson.loads(response.content)
+            except orjson.JSONDecodeError:
+                return RetryableError(
+                    f"Contacthub {what} answered {response.status_code} with a body that is "
+                    f"not JSON (truncated or an HTML page?): {short_body(response, 120)}"
+                )
+            if not isinstance(body, dict):
+                return RetryableError(f"Contacthub {what} answered JSON that is not an object")
+            return body
+        if action is Action.RATE_LIMIT:
+            delay = retry_after_seconds(response)
+            return RateLimited(f"Contacthub {what} throttled (429)", retry_after=delay)
+        if action is Action.RETRY:
+            status = response.status_code
+            return RetryableError(f"Contacthub {what} answered {status}")
+        if action is Action.NOT_FOUND and missing_ok and "node" not in _message(response):
+            return {}
+        if action in (Action.STOP, Action.NOT_FOUND):
+            raise AuthError(
+                f"Contacthub refused the {what} request ({response.status_code}: "
+                f"{_message(response) or 'no message'}) for workspace {self.workspace_id}, "
+                f"node {self.node_id}: check the token, workspace_id and node_id in the config"
+            )
+        message = _message(response) or short_body(response)
+        if "maximum number of matched" in message.lower():
+            raise SearchTooBroad(f"Contacthub {what}: {message}")
+        raise PermanentError(f"Contacthub {what} answered {response.status_code}: {message}")
+
+    def _interruptible_sleep(self, seconds: float) -> None:
+        self._stop.wait(seconds)
+
+
+def _message(response: httpx.Response) -> str:
+    try:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return ""
+    message = body.get("message") if isinstance(body, dict) else None
+    return message if isinstance(message, str) else ""
+
+
+def _search_page(body: dict[str, Any]) -> SearchPage:
+    elements = body.get("elements")
+    if not isinstance(elements, list):
+        raise RetryableError("Contacthub search answered a body without an 'elements' list")
+    page = body.get("page")
+    if not isinstance(page, dict):
+        page = {}
+    total = page.get("totalElements", len(elements))
+    cap = page.get("maxElements") or SEARCH_CAP
+    return SearchPage(elements, int(total), int(cap))

@@ -1,0 +1,366 @@
+"""Delivery operations on the state store: claim, read what mapping needs, record outcomes, DLQ.
+
+Every function takes an open :class:`~sqlalchemy.Connection` (from
+:meth:`syncer.state.store.Store.transaction`), so the caller decides what shares a transaction:
+the engine claims a batch in one transaction and records the whole batch's outcomes, id map,
+memberships and log lines in another (:func:`record_outcomes`). The dead-letter store and the
+read-only views (``plan``, counts) are in :mod:`.dlq_ops`.
+
+Claiming: due rows (``pending``/``failed`` with ``due_at <= now``, or ``in_flight`` whose claim
+expired) of one target, oldest first, ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (SQLite takes its
+write lock at ``BEGIN IMMEDIATE``). A row is skipped while another row of the same customer and
+target is in flight under a live claim, so one customer's changes never race each other.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy.sql.expression import exists
+
+from ..targets.base import Known
+from .schema import deliveries, delivery_log, entities, id_map, memberships
+from .store import upsert
+
+OPEN_STATES = ("pending", "failed")
+LOG_KEEP = 100_000  # delivery_log rows kept (bounded history)
+
+
+@dataclass(frozen=True)
+class ClaimedRow:
+    """One claimed delivery."""
+
+    id: int
+    pipeline: str
+    target: str
+    entity_type: str
+    entity_id: str
+    action: str
+    attempts: int  # attempts spent before this claim
+    taken_over: bool  # the previous claim expired without an outcome (a worker crashed)
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class Entity:
+    """The newest known version of a customer or event."""
+
+    entity_type: str
+    entity_id: str
+    customer_id: str | None
+    doc: dict[str, Any]
+    deleted: bool
+
+
+@dataclass(frozen=True)
+class RowResult:
+    """What the engine decided for one claimed row (written by :func:`record_outcomes`)."""
+
+    row: ClaimedRow
+    state: str  # done | failed | dead | pending (released without a call)
+    outcome: str  # log outcome: created, updated, unchanged, left, deleted, retry, dead...
+    subject_id: str  # the customer the id map and memberships are about
+    due_at: float | None = None
+    spend_attempt: bool = True
+    error: str | None = None
+    target_id: str | None = None
+    target_key: str | None = None
+    last_hash: str | None = None
+    set_id_map: bool = False  # write id_map (target_id/target_key/last_hash)
+    maybe_written: bool = False  # a write may have reached the target: keep an id_map row
+    forget: bool = False  # drop id_map and every membership of the subject in this target
+    memberships: frozenset[str] | None = None  # this pipeline's set; None = unchanged
+    member_key: str | None = None
+
+
+def claim(
+    conn: Connection, target: str, worker: str, limit: int, now: float, lease: float
+) -> list[ClaimedRow]:
+    """Claim up to ``limit`` due rows of ``target`` for ``worker`` until ``now + lease``."""
+    d = deliveries
+    other = deliveries.alias("other")
+    busy = exists().where(
+        other.c.target == d.c.target,
+        other.c.state == "in_flight",
+        other.c.claim_expires_at >= now,
+        other.c.entity_id == d.c.entity_id,
+        other.c.id != d.c.id,
+    )
+    due = or_(
+        and_(d.c.state.in_(OPEN_STATES), d.c.due_at <= now),
+        and_(d.c.state == "in_flight", d.c.claim_expires_at < now),
+    )
+    query = (
+        select(
+            d.c.id,
+            d.c.pipeline,
+            d.c.target,
+            d.c.entity_type,
+            d.c.entity_id,
+            d.c.action,
+            d.c.attempts,
+            d.c.state,
+            d.c.claimed_by,
+            d.c.last_error,
+        )
+        .where(d.c.target == target, due, ~busy)
+        .order_by(d.c.due_at, d.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=d)
+    )
+    rows = conn.execute(query).all()
+    if not rows:
+        return []
+    conn.execute(
+        update(d)
+        .where(d.c.id.in_([r.id for r in rows]))
+        .values(state="in_flight", claimed_by=worker, claim_expires_at=now + lease, updated_at=now)
+    )
+    return [
+        ClaimedRow(
+            r.id,
+            r.pipeline,
+            r.target,
+            r.entity_type,
+            r.entity_id,
+            r.action,
+            int(r.attempts),
+            r.claimed_by is not None,
+            r.last_error,
+        )
+        for r in rows
+    ]
+
+
+def load_entities(
+    conn: Connection, keys: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], Entity]:
+    """The entities for ``(entity_type, entity_id)`` keys, in one query per entity type."""
+    by_type: dict[str, set[str]] = {}
+    for kind, ident in keys:
+        by_type.setdefault(kind, set()).add(ident)
+    found: dict[tuple[str, str], Entity] = {}
+    for kind, ids in by_type.items():
+        result = conn.execute(
+            select(
+                entities.c.entity_type,
+                entities.c.entity_id,
+                entities.c.customer_id,
+                entities.c.payload,
+                entities.c.deleted,
+            ).where(entities.c.entity_type == kind, entities.c.entity_id.in_(sorted(ids)))
+        )
+        for r in result:
+            found[(r.entity_type, r.entity_id)] = Entity(
+                r.entity_type, r.entity_id, r.customer_id, json.loads(r.payload), bool(r.deleted)
+            )
+    return found
+
+
+def load_known(
+    conn: Connection, target: str, subject_ids: Iterable[str]
+) -> tuple[dict[str, Known], dict[str, str | None], set[str]]:
+    """What the store remembers per subject in ``target`` (two queries): :class:`Known`, the
+    last accepted hashes, and the subjects with an id map row (a write may have happened)."""
+    ids = sorted(set(subject_ids))
+    if not ids:
+        return {}, {}, set()
+    maps = {
+        r.entity_id: r
+        for r in conn.execute(
+            select(id_map).where(id_map.c.target == target, id_map.c.entity_id.in_(ids))
+        )
+    }
+    names: dict[str, dict[str, set[str]]] = {}
+    keys: dict[str, dict[str, str]] = {}
+    for r in conn.execute(
+        select(memberships).where(memberships.c.target == target, memberships.c.entity_id.in_(ids))
+    ):
+        names.setdefault(r.entity_id, {}).setdefault(r.pipeline, set()).add(r.name)
+        if r.member_key is not None:
+            keys.setdefault(r.entity_id, {})[r.pipeline] = r.member_key
+    known: dict[str, Known] = {}
+    hashes: dict[str, str | None] = {}
+    for ident in ids:
+        m = maps.get(ident)
+        known[ident] = Known(
+            target_id=m.target_id if m is not None else None,
+            target_key=m.target_key if m is not None else None,
+            memberships={p: frozenset(n) for p, n in names.get(ident, {}).items()},
+            member_keys=keys.get(ident, {}),
+        )
+        hashes[ident] = m.last_hash if m is not None else None
+    return known, hashes, set(maps)
+
+
+def record_outcomes(
+    conn: Connection, target: str, results: Sequence[RowResult], now: float, run_id: str | None
+) -> None:
+    """Write a batch's results: delivery states, id map, memberships and the log (batched)."""
+    if not results:
+        return
+    _update_rows(conn, results, now)
+    _write_id_map(conn, target, results, now)
+    _write_memberships(conn, target, results)
+    conn.execute(
+        insert(delivery_log),
+        [
+            {
+                "at": now,
+                "run_id": run_id,
+                "delivery_id": r.row.id,
+                "pipeline": r.row.pipeline,
+                "target": target,
+                "entity_id": r.row.entity_id,
+                "outcome": r.outcome,
+                "detail": r.error,
+            }
+            for r in results
+        ],
+    )
+
+
+def _update_rows(conn: Connection, results: Sequence[RowResult], now: float) -> None:
+    stmt = (
+        update(deliveries)
+        .where(deliveries.c.id == bindparam("b_id"))
+        .values(
+            state=bindparam("b_state"),
+            attempts=deliveries.c.attempts + bindparam("b_spent"),
+            due_at=func.coalesce(bindparam("b_due"), deliveries.c.due_at),
+            updated_at=now,
+            claimed_by=None,
+            claim_expires_at=None,
+            last_error=bindparam("b_error"),
+        )
+    )
+    conn.execute(
+        stmt,
+        [
+            {
+                "b_id": r.row.id,
+                "b_state": r.state,
+                "b_spent": int(r.spend_attempt),
+                "b_due": r.due_at,
+                "b_error": r.error if r.error is not None else r.row.last_error,
+            }
+            for r in results
+        ],
+    )
+
+
+def _write_id_map(conn: Connection, target: str, results: Sequence[RowResult], now: float) -> None:
+    # Later results of one subject win (a batch may hold several pipelines' rows for it).
+    rows: dict[str, dict[str, Any]] = {}
+    maybe: dict[str, dict[str, Any]] = {}
+    forget: set[str] = set()
+    for r in results:
+        if r.maybe_written:
+            maybe[r.subject_id] = {
+                "target": target,
+                "entity_id": r.subject_id,
+                "target_id": None,
+                "target_key": None,
+                "last_hash": None,
+                "updated_at": now,
+            }
+        if r.forget:
+            forget.add(r.subject_id)
+            rows.pop(r.subject_id, None)
+        elif r.set_id_map:
+            forget.discard(r.subject_id)
+            rows[r.subject_id] = {
+                "target": target,
+                "entity_id": r.subject_id,
+                "target_id": r.target_id,
+                "target_key": r.target_key,
+                "last_hash": r.last_hash,
+                "updated_at": now,
+            }
+    if forget:
+        ids = sorted(forget)
+        conn.execute(delete(id_map).where(id_map.c.target == target, id_map.c.entity_id.in_(ids)))
+        conn.execute(
+            delete(memberships).where(
+                memberships.c.target == target, memberships.c.entity_id.in_(ids)
+            )
+        )
+    upsert(conn, id_map, list(rows.values()), ["target", "entity_id"])
+    # "Maybe written" never replaces what is known: insert only where there is no row yet.
+    upsert(
+        conn,
+        id_map,
+        [m for k, m in maybe.items() if k not in rows and k not in forget],
+        ["target", "entity_id"],
+        update_cols=[],
+    )
+
+
+def _write_memberships(conn: Connection, target: str, results: Sequence[RowResult]) -> None:
+    changed = [r for r in results if r.memberships is not None and not r.forget]
+    if not changed:
+        return
+    conn.execute(
+        delete(memberships).where(
+            memberships.c.target == target,
+            memberships.c.entity_id == bindparam("b_entity"),
+            memberships.c.pipeline == bindparam("b_pipeline"),
+        ),
+        [{"b_entity": r.subject_id, "b_pipeline": r.row.pipeline} for r in changed],
+    )
+    final: dict[tuple[str, str, str], str | None] = {}
+    for r in changed:  # the last result of a (subject, pipeline) wins
+        for key in [k for k in final if k[0] == r.subject_id and k[1] == r.row.pipeline]:
+            del final[key]
+        for name in r.memberships or ():
+            final[(r.subject_id, r.row.pipeline, name)] = r.member_key
+    if final:
+        conn.execute(
+            insert(memberships),
+            [
+                {"target": target, "entity_id": e, "pipeline": p, "name": n, "member_key": k}
+                for (e, p, n), k in final.items()
+            ],
+        )
+
+
+def prune_log(conn: Connection, keep: int = LOG_KEEP) -> None:
+    """Keep the newest ``keep`` delivery_log rows."""
+    newest = conn.execute(select(func.max(delivery_log.c.id))).scalar_one_or_none()
+    if newest is not None and newest > keep:
+        conn.execute(delete(delivery_log).where(delivery_log.c.id <= newest - keep))
+
+
+def due_summary(conn: Connection, target: str, now: float) -> tuple[int, float | None]:
+    """How many rows of ``target`` are due now, and the oldest due time (for flush policies)."""
+    d = deliveries
+    row = conn.execute(
+        select(func.count(), func.min(d.c.due_at)).where(
+            d.c.target == target, d.c.state.in_(OPEN_STATES), d.c.due_at <= now
+        )
+    ).one()
+    return int(row[0]), row[1]
+
+
+def next_due(conn: Connection, target: str) -> float | None:
+    """When the next open row of ``target`` comes due (None: nothing open)."""
+    d = deliveries
+    return conn.execute(
+        select(func.min(d.c.due_at)).where(d.c.target == target, d.c.state.in_(OPEN_STATES))
+    ).scalar_one_or_none()
+
+
+def count_open(conn: Connection, target: str) -> int:
+    """Rows of ``target`` not finished yet (pending, failed or in flight)."""
+    d = deliveries
+    return int(
+        conn.execute(
+            select(func.count()).where(
+                d.c.target == target, d.c.state.in_((*OPEN_STATES, "in_flight"))
+            )
+        ).scalar_one()
+    )

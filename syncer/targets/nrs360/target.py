@@ -1,0 +1,185 @@
+"""The 360NRS target: contacts with custom fields, group memberships, deletes, blacklist.
+
+* upsert: ``PUT /contacts/{id}`` when the id is known (404: the contact is gone, find or
+  create it again); otherwise, when the change may have been sent before (``resent``), look
+  the contact up by email, then phone, and ``PUT`` it; else ``POST``, and if 360NRS answers
+  that the email/phone is taken, look it up and ``PUT``. A re-send never creates a second
+  contact.
+* groups: a contact's ``groupsIds`` are the union of every pipeline's groups for that customer
+  on this account (this change's record plus what the other pipelines last delivered).
+* leave: ``PUT`` with the other pipelines' groups. 360NRS requires at least one group on every
+  contact write and has no call to drop a membership, so a contact that would be left in no
+  group is deleted.
+* delete: ``on_delete: delete`` deletes the contact (404 counts as done); ``unsubscribe`` puts
+  the email on the ``mailing`` and the phone on the ``sms`` blacklist; ``remove_from_list``
+  acts as leave.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ...errors import AuthError
+from ...http import Action
+from ..base import Change, FlushPolicy, Outcome, TargetContext
+from .client import ApiFailure, Nrs360Client
+from .groups import GroupResolver
+from .payload import contact_body, identity_body, key_of
+
+TAKEN = "has already been taken"
+
+
+class Nrs360Target:
+    """One 360NRS account (``per_record``: one contact per call)."""
+
+    per_record = True
+
+    def __init__(self, name: str, client: Nrs360Client, *, lookup_first: bool = False) -> None:
+        self.name = name
+        self.client = client
+        self.groups = GroupResolver(client)
+        #: look up before every create, not only on re-sends (slower: two calls per new contact)
+        self.lookup_first = lookup_first
+
+    def flush_policy(self) -> FlushPolicy | None:
+        return None
+
+    def check(self) -> None:
+        try:
+            self.client.check()
+        except ApiFailure as failure:
+            if failure.action is Action.STOP:
+                raise AuthError(f"target {self.name!r}: {failure.message}") from None
+            raise
+
+    def apply(self, changes: Sequence[Change], ctx: TargetContext) -> list[Outcome]:
+        return [self._one(change, ctx) for change in changes]
+
+    def close(self) -> None:
+        self.client.http.close()
+
+    # -- one change --------------------------------------------------------------------------
+    def _one(self, change: Change, ctx: TargetContext) -> Outcome:
+        try:
+            if change.action == "upsert":
+                return self._upsert(change, ctx)
+            if change.action == "leave" or change.on_delete == "remove_from_list":
+                return self._leave(change, ctx)
+            return self._delete(change)
+        except ApiFailure as failure:
+            return self._failed(change, failure)
+
+    def _failed(self, change: Change, failure: ApiFailure) -> Outcome:
+        if failure.action is Action.STOP:
+            raise AuthError(f"target {self.name!r}: {failure.message}")
+        if failure.action is Action.RATE_LIMIT:
+            return Outcome.retry(
+                change, failure.message, retry_after=failure.retry_after, rate_limited=True
+            )
+        if failure.action is Action.RETRY:
+            return Outcome.retry(change, failure.message, retry_after=failure.retry_after)
+        return Outcome.dead(change, failure.message)
+
+    def _upsert(self, change: Change, ctx: TargetContext) -> Outcome:
+        record = change.record
+        if record is None:
+            return Outcome.invalid(change, "nothing to send: the record could not be mapped")
+        names = set(record.groups) | change.known.other_pipelines_names(change.pipeline)
+        if not names:
+            return Outcome.invalid(
+                change, "a 360NRS contact needs at least one group; the pipeline maps none"
+            )
+        for tries in (1, 2):
+            body = contact_body(record, self.groups.ids(names, ctx))
+            try:
+                contact_id, detail = self._write(change, body)
+                break
+            except ApiFailure as failure:
+                # A cached group id the account no longer has: list the groups again, once.
+                if (
+                    tries == 1
+                    and failure.action is Action.PERMANENT
+                    and "groupsIds" in (failure.message)
+                ):
+                    self.groups.invalidate()
+                    continue
+                raise
+        return Outcome.done(
+            change,
+            detail,
+            target_id=str(contact_id),
+            target_key=key_of(body),
+            memberships=frozenset(record.groups),
+        )
+
+    def _write(self, change: Change, body: dict[str, Any]) -> tuple[int | str, str]:
+        contact_id: int | str | None = change.known.target_id
+        if contact_id is not None:
+            try:
+                self.client.update_contact(contact_id, body)
+                return contact_id, "updated"
+            except ApiFailure as failure:
+                if failure.action is not Action.NOT_FOUND:
+                    raise
+        if change.resent or self.lookup_first or contact_id is not None:
+            found = self._find(body)
+            if found is not None:
+                self.client.update_contact(found, body)
+                return found, "updated"
+        try:
+            return self.client.create_contact(body), "created"
+        except ApiFailure as failure:
+            if failure.action is not Action.PERMANENT or TAKEN not in failure.message:
+                raise
+            found = self._find(body)
+            if found is None:
+                raise
+            self.client.update_contact(found, body)
+            return found, "updated"
+
+    def _find(self, body: dict[str, Any]) -> int | None:
+        return self.client.find_contact(email=body.get("email"), phone=body.get("phone"))
+
+    def _identity(self, change: Change) -> dict[str, Any]:
+        found = identity_body(change.known.target_key)
+        if found or change.record is None:
+            return found
+        body = contact_body(change.record, [])
+        return {k: body[k] for k in ("email", "phone", "landline", "countryIso") if k in body}
+
+    def _leave(self, change: Change, ctx: TargetContext) -> Outcome:
+        known = change.known
+        if known.target_id is None:
+            return Outcome.done(change, "skipped", memberships=frozenset())
+        remaining = known.other_pipelines_names(change.pipeline)
+        if not remaining:  # 360NRS cannot hold a contact in no group through its API
+            self.client.delete_contact(known.target_id)
+            return Outcome.done(change, "left", memberships=frozenset(), forget=True)
+        body = {**self._identity(change), "groupsIds": self.groups.ids(remaining, ctx)}
+        try:
+            self.client.update_contact(known.target_id, body)
+        except ApiFailure as failure:
+            if failure.action is Action.NOT_FOUND:
+                return Outcome.done(change, "left", memberships=frozenset(), forget=True)
+            raise
+        return Outcome.done(change, "left", memberships=frozenset())
+
+    def _delete(self, change: Change) -> Outcome:
+        if change.on_delete == "ignore":
+            return Outcome.done(change, "skipped")
+        ident = self._identity(change)
+        if change.on_delete == "unsubscribe":
+            if not ident.get("email") and not ident.get("phone"):
+                return Outcome.done(change, "skipped")
+            if ident.get("email"):
+                self.client.blacklist_add("mailing", ident["email"])
+            if ident.get("phone"):
+                self.client.blacklist_add("sms", ident["phone"])
+            return Outcome.done(change, "unsubscribed")
+        contact_id: int | str | None = change.known.target_id
+        if contact_id is None and ident:
+            contact_id = self._find(ident)
+        if contact_id is not None:
+            self.client.delete_contact(contact_id)
+        return Outcome.done(change, "deleted", memberships=frozenset(), forget=True)

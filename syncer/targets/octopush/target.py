@@ -1,0 +1,278 @@
+"""The Octopush target: contacts in named lists, in the API's batch shapes.
+
+One :meth:`OctopushTarget.apply` call:
+
+1. plans every change (:mod:`.plan`): invalid records and no-op changes are answered at once;
+2. sends the leaves first, grouped by list, at most 200 numbers per ``contact/delete`` (a phone
+   that moves from one customer to another in the same batch is removed before it is added);
+3. makes sure every list joined exists (``contact-list/create`` once per list, under
+   ``ctx.kv_lock``, remembered in ``ctx.kv``);
+4. sends the joins grouped by (list, tag), ``batch_size`` contacts per ``contact/create``, and
+   reads each contact's ``status`` (added, updated, skipped).
+
+A call Octopush rejects as a whole (a 4xx other than auth/429) is split in halves until the bad
+contacts are isolated: they go dead with Octopush's message, the rest succeed. Calls for n adds
+into lists that already exist: at most ``ceil(n / batch_size) + lists - 1``; each new list
+costs one more call, once.
+
+Several changes of one customer and pipeline in one batch are applied in rounds, in delivery
+order, each round seeing the memberships the previous one produced.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, TypeVar
+
+import httpx
+
+from ...errors import RateLimited, RetryableError
+from ..base import Change, FlushPolicy, Known, Outcome, TargetContext, chunks
+from .client import MAX_DELETE, OctopushApiError, OctopushClient
+from .plan import ChangePlan, Join, plan_change
+
+if TYPE_CHECKING:
+    from ...config.models import OctopushTargetConfig
+
+__all__ = ["OctopushTarget"]
+
+LIST_KEY = "octopush:list:"  # ctx.kv key prefix: "1" once the list is known to exist
+_K = TypeVar("_K")
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """Why an operation did not go through, as the engine should treat it."""
+
+    status: Literal["retry", "dead"]
+    error: str
+    retry_after: float | None = None
+    rate_limited: bool = False
+
+    def outcome(self, change: Change) -> Outcome:
+        if self.status == "dead":
+            return Outcome.dead(change, self.error)
+        return Outcome.retry(
+            change, self.error, retry_after=self.retry_after, rate_limited=self.rate_limited
+        )
+
+
+def _failure(exc: RetryableError) -> _Failure:
+    return _Failure("retry", str(exc), exc.retry_after, isinstance(exc, RateLimited))
+
+
+class OctopushTarget:
+    """Octopush contacts and lists (see the module docstring). Batch target: ``per_record``
+    is False and there is no flush policy."""
+
+    per_record = False
+
+    def __init__(self, name: str, client: OctopushClient, batch_size: int = 500) -> None:
+        self.name = name
+        self.client = client
+        self.batch_size = batch_size
+        self._throttle: _Failure | None = None
+
+    @classmethod
+    def from_config(
+        cls, name: str, config: OctopushTargetConfig, http: httpx.Client
+    ) -> OctopushTarget:
+        """Build the target from its config section and the engine's HTTP client."""
+        client = OctopushClient(
+            http, config.base_url, config.api_login, config.api_key.get_secret_value()
+        )
+        return cls(name, client, config.batch_size)
+
+    def flush_policy(self) -> FlushPolicy | None:
+        return None
+
+    def check(self) -> None:
+        self.client.check()
+
+    def close(self) -> None:
+        """Nothing to release: the HTTP client belongs to the engine."""
+
+    # -- apply -------------------------------------------------------------------------------
+    def apply(self, changes: Sequence[Change], ctx: TargetContext) -> list[Outcome]:
+        """Apply ``changes``; one outcome each. Raises only :class:`~syncer.errors.AuthError`."""
+        self._throttle = None
+        outcomes: list[Outcome] = []
+        pending = sorted(changes, key=lambda c: c.delivery_id)
+        while pending:
+            seen: set[tuple[str, str]] = set()
+            this_round: list[Change] = []
+            later: list[Change] = []
+            for change in pending:
+                key = (change.pipeline, change.entity_id)
+                (later if key in seen else this_round).append(change)
+                seen.add(key)
+            results = self._apply_round(this_round, ctx)
+            outcomes.extend(results)
+            pending = _carry_over(later, results, this_round)
+        return outcomes
+
+    def _apply_round(self, changes: list[Change], ctx: TargetContext) -> list[Outcome]:
+        plans = [plan_change(c) for c in changes]
+        failed: dict[int, _Failure] = {}
+        statuses: dict[int, str] = {}
+        self._send_leaves([p for p in plans if p.final is None], failed)
+        self._send_joins([p for p in plans if p.final is None], ctx, failed, statuses)
+        outcomes = []
+        for plan in plans:
+            did = plan.change.delivery_id
+            if plan.final is not None:
+                outcomes.append(plan.final)
+            elif did in failed:
+                outcomes.append(failed[did].outcome(plan.change))
+            else:
+                outcomes.append(plan.success(statuses.get(did)))
+        return outcomes
+
+    @staticmethod
+    def _fail(failed: dict[int, _Failure], plan: ChangePlan, failure: _Failure) -> None:
+        current = failed.get(plan.change.delivery_id)
+        if current is None or (current.status == "retry" and failure.status == "dead"):
+            failed[plan.change.delivery_id] = failure
+
+    # -- leaves ------------------------------------------------------------------------------
+    def _send_leaves(self, plans: list[ChangePlan], failed: dict[int, _Failure]) -> None:
+        groups: dict[str | None, dict[str, list[ChangePlan]]] = {}
+        for plan in plans:
+            for leave in plan.leaves:
+                groups.setdefault(leave.list_name, {}).setdefault(leave.phone, []).append(plan)
+        for list_name, by_phone in groups.items():
+            for chunk in chunks(list(by_phone), MAX_DELETE):
+                for phone, failure in self._delete(list(chunk), list_name).items():
+                    for plan in by_phone[phone]:
+                        self._fail(failed, plan, failure)
+
+    def _delete(self, phones: list[str], list_name: str | None) -> dict[str, _Failure]:
+        """Failures by phone; a whole-call 4xx is split in halves to isolate bad numbers."""
+        if self._throttle is not None:
+            return dict.fromkeys(phones, self._throttle)
+        try:
+            self.client.delete_contacts(phones, list_name)
+        except RetryableError as exc:
+            return self._retry_all(phones, exc)
+        except OctopushApiError as exc:
+            if exc.status == 404:  # the list does not exist: nobody is in it
+                return {}
+            if len(phones) == 1:
+                return {phones[0]: _Failure("dead", str(exc))}
+            half = len(phones) // 2
+            return {
+                **self._delete(phones[:half], list_name),
+                **self._delete(phones[half:], list_name),
+            }
+        return {}
+
+    def _retry_all(self, keys: list[_K], exc: RetryableError) -> dict[_K, _Failure]:
+        failure = _failure(exc)
+        if failure.rate_limited:
+            self._throttle = failure
+        return dict.fromkeys(keys, failure)
+
+    # -- lists and joins ---------------------------------------------------------------------
+    def _ensure_list(self, name: str, ctx: TargetContext, *, again: bool = False) -> None:
+        key = LIST_KEY + name
+        if not again and ctx.kv_get(key) == "1":
+            return
+        with ctx.kv_lock(key):
+            if not again and ctx.kv_get(key) == "1":
+                return
+            self.client.create_list(name)
+            ctx.kv_set(key, "1")
+
+    def _send_joins(
+        self,
+        plans: list[ChangePlan],
+        ctx: TargetContext,
+        failed: dict[int, _Failure],
+        statuses: dict[int, str],
+    ) -> None:
+        groups: dict[tuple[str, str | None], list[tuple[Join, ChangePlan]]] = {}
+        for plan in plans:
+            for join in plan.joins:
+                groups.setdefault((join.list_name, join.tag), []).append((join, plan))
+        for (list_name, tag), items in groups.items():
+            try:
+                if self._throttle is None:
+                    self._ensure_list(list_name, ctx)
+            except RetryableError as exc:
+                self._retry_all([0], exc)
+                for _, plan in items:
+                    self._fail(failed, plan, _failure(exc))
+                continue
+            except OctopushApiError as exc:
+                for _, plan in items:
+                    self._fail(failed, plan, _Failure("dead", f"list {list_name!r}: {exc}"))
+                continue
+            for chunk in chunks(items, self.batch_size):
+                results = self._create(list_name, tag, list(chunk), ctx, relisted=False)
+                for (_, plan), result in zip(chunk, results, strict=True):
+                    if isinstance(result, _Failure):
+                        self._fail(failed, plan, result)
+                    else:
+                        statuses[plan.change.delivery_id] = result
+
+    def _create(
+        self,
+        list_name: str,
+        tag: str | None,
+        items: list[tuple[Join, ChangePlan]],
+        ctx: TargetContext,
+        relisted: bool,
+    ) -> list[str | _Failure]:
+        """One result per item: Octopush's status, or why it failed."""
+        if self._throttle is not None:
+            return [self._throttle] * len(items)
+        try:
+            by_phone = self.client.create_contacts(list_name, tag, [j.contact for j, _ in items])
+        except RetryableError as exc:
+            return list(self._retry_all(list(range(len(items))), exc).values())
+        except OctopushApiError as exc:
+            if exc.status == 404 and not relisted:  # the list vanished: create it again, once
+                try:
+                    self._ensure_list(list_name, ctx, again=True)
+                except (RetryableError, OctopushApiError) as list_exc:
+                    return [_Failure("retry", f"list {list_name!r}: {list_exc}")] * len(items)
+                return self._create(list_name, tag, items, ctx, relisted=True)
+            if len(items) == 1:
+                return [_Failure("dead", str(exc))]
+            half = len(items) // 2
+            return self._create(list_name, tag, items[:half], ctx, relisted) + self._create(
+                list_name, tag, items[half:], ctx, relisted
+            )
+        return [by_phone.get(join.phone, "updated") for join, _ in items]
+
+
+def _carry_over(later: list[Change], results: list[Outcome], done: list[Change]) -> list[Change]:
+    """``later`` changes with ``known`` updated by the outcomes of the round just applied."""
+    after: dict[tuple[str, str], Outcome] = {}
+    for change, outcome in zip(done, results, strict=True):
+        if outcome.status == "done":
+            after[(change.pipeline, change.entity_id)] = outcome
+    carried = []
+    for change in later:
+        prior = after.get((change.pipeline, change.entity_id))
+        if prior is None:
+            carried.append(change)
+            continue
+        outcome = prior
+        known = change.known
+        memberships = dict(known.memberships)
+        member_keys = dict(known.member_keys)
+        if outcome.memberships is not None:
+            memberships[change.pipeline] = outcome.memberships
+        if outcome.member_key is not None:
+            member_keys[change.pipeline] = outcome.member_key
+        new_known = Known(
+            target_id=outcome.target_id or known.target_id,
+            target_key=outcome.target_key or known.target_key,
+            memberships=memberships,
+            member_keys=member_keys,
+        )
+        carried.append(dataclasses.replace(change, known=new_known))
+    return carried

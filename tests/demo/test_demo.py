@@ -1,0 +1,131 @@
+"""``syncer demo`` as a user runs it: a subprocess, small sizes; its numbers against the
+simulators (read live, while ``--serve`` keeps them up) and against the state database."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+SYNCER = [sys.executable, "-c", "from syncer.cli.main import main; main()"]
+LIMIT = 60.0  # seconds: the issue's bound for the default size on this machine
+READY = "sandbox serving"
+
+
+def outcomes(summary: dict[str, Any], pipeline: str) -> Counter[str]:
+    total: Counter[str] = Counter()
+    for run in summary["runs"]:
+        for p in run["pipelines"]:
+            if p["pipeline"] == pipeline:
+                total.update(p["outcomes"])
+    return total
+
+
+def sandbox_state(root: str, name: str) -> Any:
+    ports = json.loads(Path(root, "ports.json").read_text())
+    return httpx.get(f"{ports[name]['url']}/_sandbox/state", timeout=30).json()
+
+
+def run_served(keep: Path, *args: str) -> tuple[list[str], float, subprocess.Popen[str]]:
+    """Start ``syncer demo --serve``; the stdout lines up to the ready line and its time."""
+    began = time.monotonic()
+    proc = subprocess.Popen(
+        [*SYNCER, "demo", "--keep", str(keep), "--serve", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    timer = threading.Timer(LIMIT * 2, proc.kill)
+    timer.start()
+    lines: list[str] = []
+    assert proc.stdout is not None
+    try:
+        for line in proc.stdout:
+            lines.append(line.rstrip("\n"))
+            if line.startswith(READY):
+                break
+    finally:
+        timer.cancel()
+    assert lines and lines[-1].startswith(READY), "\n".join(lines[-40:])
+    return lines, time.monotonic() - began, proc
+
+
+def test_summary_numbers_are_what_the_targets_hold(tmp_path: Path) -> None:
+    lines, elapsed, proc = run_served(tmp_path, "--customers", "150", "--seed", "5")
+    try:
+        summary = json.loads((tmp_path / "summary.json").read_text())
+        nrs = sandbox_state(str(tmp_path), "nrs360")
+        octo = sandbox_state(str(tmp_path), "octopush")
+        np6 = sandbox_state(str(tmp_path), "np6")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=30)
+    output = "\n".join(lines)
+    assert code == 0, output
+    assert elapsed < LIMIT, output
+    assert "demo finished" in output
+
+    news = outcomes(summary, "newsletter")
+    assert news["created"] > 0
+    # 360NRS: a contact that leaves its only group is deleted (the API cannot hold a contact
+    # in no group), so what it holds is created - deleted - left.
+    assert len(nrs["contacts"]) == news["created"] - news["deleted"] - news["left"]
+    # Octopush keeps a number that leaves its list in the account.
+    assert len(octo["contacts"]) == outcomes(summary, "sms-vip")["created"]
+    assert len(np6["targets"]) == outcomes(summary, "orders-np6")["created"]
+    assert all(c["ok"] for c in summary["checks"]), summary["checks"]
+
+    # The printed table shows the same numbers as summary.json ...
+    for run in summary["runs"]:
+        news_run = next(p for p in run["pipelines"] if p["pipeline"] == "newsletter")
+        row = next(x for x in lines if re.search(rf"\s{re.escape(run['label'])}\s+\d", x))
+        cells = [int(n) for n in row.split(run["label"], 1)[1].split()]
+        assert cells[0] == news_run["outcomes"].get("created", 0), row
+        assert cells[5] == news_run["outcomes"].get("invalid", 0), row
+
+    # ... and summary.json is what the state database logged.
+    with sqlite3.connect(tmp_path / "syncer.db") as db:
+        logged = Counter(
+            dict(
+                db.execute(
+                    "SELECT outcome, count(*) FROM delivery_log WHERE pipeline = 'newsletter' "
+                    "GROUP BY outcome"
+                ).fetchall()
+            )
+        )
+    assert logged == news
+
+
+def test_demo_exits_0_quickly_and_says_how_to_run_the_daemon(tmp_path: Path) -> None:
+    began = time.monotonic()
+    args = ["demo", "--customers", "100", "--churn", "10", "--seed", "3", "--keep", str(tmp_path)]
+    done = subprocess.run([*SYNCER, *args], capture_output=True, text=True, timeout=LIMIT * 2)
+    elapsed = time.monotonic() - began
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    assert elapsed < LIMIT
+    out = done.stdout
+    assert "syncer backfill --config" in out and "syncer sync --once --config" in out
+    assert f"syncer run --config {tmp_path}/config.yaml" in out
+    assert "syncer sandbox --seed 3 --customers 100" in out
+    assert "export CONTACTHUB_TOKEN=" in out
+    config = (tmp_path / "config.yaml").read_text()
+    assert "${CONTACTHUB_TOKEN}" in config and "sandbox-contacthub-token" not in config
+
+    # The same seed gives the same data: the initial load comes out identical.
+    again = tmp_path / "again"
+    args[-1] = str(again)
+    second = subprocess.run([*SYNCER, *args], capture_output=True, text=True, timeout=LIMIT * 2)
+    assert second.returncode == 0, second.stdout[-4000:]
+    first_load = json.loads((tmp_path / "summary.json").read_text())["runs"][0]["pipelines"]
+    second_load = json.loads((again / "summary.json").read_text())["runs"][0]["pipelines"]
+    assert first_load == second_load

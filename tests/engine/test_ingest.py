@@ -1,0 +1,174 @@
+"""Ingest over real HTTP against the Contacthub simulator, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "source"))
+from chub_kit import (
+    STREAM,
+    api,
+    config,
+    customer_body,
+    served_contacthub,
+    source,
+    stream_entries,
+    write_config,
+)
+
+from syncer.engine.apply import Applier, rules_from_config
+from syncer.engine.ingest import Ingestor
+from syncer.state.store import Store
+
+CH = "/hub/v1/workspaces/7e1a5ad4-2e1c-4f5e-9a51-5a4d1b0c0001"
+
+
+class World:
+    """A served simulator, a store and an ingestor over them."""
+
+    def __init__(self, sim: Any, served: Any, store: Store, tmp_path: Path, page_size: int) -> None:
+        self.sim, self.store = sim, store
+        self.http = api(served)
+        cfg = config(write_config(tmp_path, served.url, store.url, page_size=page_size))
+        self.ingestor = Ingestor(
+            store, source(served), Applier(rules_from_config(cfg)), page_size=page_size
+        )
+
+    def create(self, ext: str, **kw: Any) -> str:
+        resp = self.http.post(f"{CH}/customers", json=customer_body(ext, **kw))
+        assert resp.status_code == 201, resp.text
+        return str(resp.json()["id"])
+
+    def patch(self, cid: str, body: dict[str, Any]) -> None:
+        assert self.http.patch(f"{CH}/customers/{cid}", json=body).status_code == 200
+
+    def event(self, cid: str, kind: str = "completedOrder") -> str:
+        body = {"customerId": cid, "type": kind, "context": "ECOMMERCE", "properties": {}}
+        resp = self.http.post(f"{CH}/events", json=body)
+        assert resp.status_code == 202, resp.text
+        return str(resp.json()["id"])
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        with self.store.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(text(sql))]
+
+    def deliveries(self) -> list[tuple[Any, ...]]:
+        return self.rows("SELECT pipeline, entity_id, action, state FROM deliveries ORDER BY id")
+
+
+@pytest.fixture
+def world(state_url: str, tmp_path: Path) -> Iterator[World]:
+    with served_contacthub() as (sim, served):
+        store = Store(state_url)
+        yield World(sim, served, store, tmp_path, page_size=3)
+        store.close()
+
+
+def test_pages_land_in_inbox_entities_and_deliveries_with_the_offset(world: World) -> None:
+    ids = [world.create(f"c{i}") for i in range(7)]
+    result = world.ingestor.run_to_end()
+    assert (result.pages, result.updates, result.reason) == (3, 7, "caught_up")
+    assert world.store.checkpoint(STREAM).offset == 7  # type: ignore[union-attr]
+    inbox = world.rows("SELECT entity_id, origin, operation FROM inbox ORDER BY id")
+    assert inbox == [(i, "stream", "CREATE") for i in ids]
+    assert len(world.rows("SELECT 1 FROM entities WHERE entity_type = 'customer'")) == 7
+    rows = world.deliveries()
+    assert {(p, a, s) for p, _, a, s in rows} == {
+        ("newsletter", "upsert", "pending"),
+        ("everyone", "upsert", "pending"),
+    }
+    assert len(rows) == 14
+    full = world.rows("SELECT target, entity_type, attempts, due_at, created_at FROM deliveries")
+    assert all(r[0] == "nrs" and r[1] == "customer" and r[2] == 0 and r[3] > 0 for r in full)
+    assert world.ingestor.run_to_end().updates == 0  # caught up: nothing new, nothing twice
+
+
+def test_changes_coalesce_into_the_open_row_and_a_lost_match_leaves(world: World) -> None:
+    cid = world.create("a")
+    world.ingestor.run_to_end()
+    world.patch(cid, {"base": {"lastName": "x"}})
+    world.ingestor.run_to_end()
+    assert len(world.deliveries()) == 2  # one open row per (pipeline, customer)
+    with world.store.transaction() as conn:
+        conn.execute(text("UPDATE deliveries SET state = 'done'"))
+    consent = {"status": False, "limitation": False, "objection": False}
+    world.patch(cid, {"consents": {"marketing": {"automatic": {"email": consent}}}})
+    world.ingestor.run_to_end()
+    new = [d for d in world.deliveries() if d[3] == "pending"]
+    assert sorted(new) == [
+        ("everyone", cid, "upsert", "pending"),
+        ("newsletter", cid, "leave", "pending"),
+    ]
+    assert world.rows("SELECT pipeline FROM matches") == [("everyone",)]
+
+
+def test_an_in_flight_row_is_never_rewritten(world: World) -> None:
+    cid = world.create("a")
+    world.ingestor.run_to_end()
+    with world.store.transaction() as conn:
+        conn.execute(text("UPDATE deliveries SET state = 'in_flight'"))
+    world.patch(cid, {"base": {"lastName": "y"}})
+    world.ingestor.run_to_end()
+    states = sorted(d[3] for d in world.deliveries())
+    assert states == ["in_flight", "in_flight", "pending", "pending"]
+
+
+def test_a_deleted_customer_is_suppressed_and_never_recreated(world: World) -> None:
+    cid = world.create("gone")
+    world.ingestor.run_to_end()  # pending upserts for newsletter and everyone
+    assert world.http.delete(f"{CH}/customers/{cid}").status_code == 200
+    world.ingestor.run_to_end()
+    # newsletter (on_delete: delete) gets a delete; everyone (ignore) loses its unsent upsert
+    assert [(d[0], d[2]) for d in world.deliveries()] == [("newsletter", "delete")]
+    assert world.rows("SELECT entity_id FROM suppression") == [(cid,)]
+    # A late update of the deleted customer reaches the stream: recorded, not delivered.
+    late = {**customer_body("gone"), "id": cid, "version": 9, "updatedAt": "2030-01-01T00:00:00Z"}
+    world.http.post("/_sandbox/load", json={"customers": [late], "append_updates": True})
+    world.ingestor.run_to_end()
+    assert [(d[0], d[2]) for d in world.deliveries()] == [("newsletter", "delete")]
+    inbox = world.rows(f"SELECT operation FROM inbox WHERE entity_id = '{cid}' ORDER BY id")
+    assert inbox == [("CREATE",), ("DELETE",), ("CREATE",)]
+    assert world.rows(f"SELECT deleted FROM entities WHERE entity_id = '{cid}'") == [(True,)]
+
+
+def test_events_are_deduplicated_and_their_customer_is_fetched_once(world: World) -> None:
+    customer = {**customer_body("quiet"), "id": "11111111-2222-4333-8444-555555555555"}
+    customer.update(registeredAt="2020-01-01T00:00:00.000Z", updatedAt="2020-01-01T00:00:00.000Z")
+    world.http.post("/_sandbox/load", json={"customers": [customer]})  # not in the stream
+    first = world.event(customer["id"])
+    world.event(customer["id"], "viewedPage")
+    world.event(customer["id"])
+    event = world.sim.workspaces["7e1a5ad4-2e1c-4f5e-9a51-5a4d1b0c0001"].events[first]
+    world.http.post("/_sandbox/load", json={"events": [event], "append_updates": True})
+    world.http.delete("/_sandbox/requests")
+    result = world.ingestor.run_to_end()
+    assert result.stats.duplicate_events == 1
+    orders = [d for d in world.deliveries() if d[0] == "orders"]
+    assert len(orders) == 2  # two completedOrder events; the repeat and viewedPage give none
+    fetched = world.rows("SELECT entity_id, origin FROM inbox WHERE origin = 'fetch'")
+    assert fetched == [(customer["id"], "fetch")]
+    counts = world.http.get("/_sandbox/requests").json()["counts"]
+    assert counts.get("GET /hub/v1/workspaces/{id}/customers/{id}") == 1
+    # the fetched customer went through the customer pipelines like a scanned one
+    assert {d[0] for d in world.deliveries() if d[1] == customer["id"]} == {
+        "newsletter",
+        "everyone",
+    }
+
+
+def test_the_inbox_mirrors_the_stream_in_order(world: World) -> None:
+    a, b = world.create("a"), world.create("b")
+    world.patch(a, {"base": {"lastName": "z"}})
+    world.event(b)
+    world.http.delete(f"{CH}/customers/{a}")
+    world.ingestor.run_to_end()
+    inbox = world.rows(
+        "SELECT operation, entity_type, entity_id FROM inbox WHERE origin = 'stream' ORDER BY id"
+    )
+    assert inbox == stream_entries(world.sim)

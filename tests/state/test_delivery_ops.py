@@ -1,0 +1,198 @@
+"""Delivery operations of the state store, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import func, insert, select
+
+from syncer.state import delivery_ops as ops
+from syncer.state import dlq_ops
+from syncer.state.schema import deliveries, delivery_log, entities, id_map, memberships
+from syncer.state.store import Store
+
+
+@pytest.fixture
+def store(state_url: str) -> Iterator[Store]:
+    s = Store(state_url)
+    yield s
+    s.close()
+
+
+def add(store: Store, entity: str, pipeline: str = "p", state: str = "pending", **kw: Any) -> int:
+    now = time.time()
+    row = {
+        "pipeline": pipeline,
+        "target": "t",
+        "entity_type": "customer",
+        "entity_id": entity,
+        "action": "upsert",
+        "state": state,
+        "attempts": 0,
+        "due_at": now - 1,
+        "created_at": now,
+        "updated_at": now,
+        **kw,
+    }
+    with store.transaction() as conn:
+        return int(conn.execute(insert(deliveries).values(**row)).inserted_primary_key[0])
+
+
+def claim(store: Store, limit: int = 10, lease: float = 60, worker: str = "w") -> list[int]:
+    with store.transaction() as conn:
+        return [r.id for r in ops.claim(conn, "t", worker, limit, time.time(), lease)]
+
+
+def test_claim_takes_due_rows_once_and_skips_a_customer_in_flight(store: Store) -> None:
+    a, b = add(store, "c1"), add(store, "c2")
+    add(store, "c3", due_at=time.time() + 3600)  # not due
+    assert sorted(claim(store)) == [a, b]
+    assert claim(store) == []  # claimed rows are not claimable again
+    later = add(store, "c1", pipeline="q")  # same customer, another pipeline: waits
+    assert claim(store) == []
+    with store.transaction() as conn:
+        row = ops.ClaimedRow(a, "p", "t", "customer", "c1", "upsert", 0, False, None)
+        ops.record_outcomes(
+            conn, "t", [ops.RowResult(row, "done", "created", "c1")], time.time(), "run"
+        )
+    assert claim(store) == [later]
+
+
+def test_an_expired_claim_comes_back_marked_taken_over(store: Store) -> None:
+    add(store, "c1")
+    assert len(claim(store, lease=0.01)) == 1
+    time.sleep(0.05)
+    with store.transaction() as conn:
+        [row] = ops.claim(conn, "t", "w2", 10, time.time(), 60)
+    assert row.taken_over
+
+
+def test_outcomes_id_map_memberships_and_log_in_one_transaction(store: Store) -> None:
+    ids = [add(store, f"c{i}") for i in range(3)]
+    with store.transaction() as conn:
+        rows = ops.claim(conn, "t", "w", 10, time.time(), 60)
+    results = [
+        ops.RowResult(
+            rows[0],
+            "done",
+            "created",
+            "c0",
+            target_id="7",
+            target_key="e:a",
+            last_hash="h",
+            set_id_map=True,
+            memberships=frozenset({"A", "B"}),
+        ),
+        ops.RowResult(
+            rows[1],
+            "failed",
+            "retry",
+            "c1",
+            due_at=time.time() + 60,
+            error="503",
+            maybe_written=True,
+        ),
+        ops.RowResult(rows[2], "dead", "dead", "c2", error="422: bad phone"),
+    ]
+    with pytest.raises(RuntimeError), store.transaction() as conn:
+        ops.record_outcomes(conn, "t", results, time.time(), "run")
+        raise RuntimeError("crash before commit")
+    with store.transaction() as conn:  # nothing of the failed transaction is visible
+        assert conn.execute(select(func.count()).select_from(delivery_log)).scalar_one() == 0
+        assert conn.execute(select(func.count()).select_from(id_map)).scalar_one() == 0
+        ops.record_outcomes(conn, "t", results, time.time(), "run")
+    with store.transaction() as conn:
+        states = dict(conn.execute(select(deliveries.c.id, deliveries.c.state)).all())
+        assert [states[i] for i in ids] == ["done", "failed", "dead"]
+        known, hashes, touched = ops.load_known(conn, "t", ["c0", "c1", "c2"])
+        assert known["c0"].target_id == "7" and known["c0"].memberships == {
+            "p": frozenset({"A", "B"})
+        }
+        assert hashes["c0"] == "h" and touched == {"c0", "c1"}  # c1: a write may have landed
+        assert known["c1"].target_id is None
+        attempts = dict(conn.execute(select(deliveries.c.id, deliveries.c.attempts)).all())
+        assert attempts[ids[1]] == 1
+        assert conn.execute(select(func.count()).select_from(delivery_log)).scalar_one() == 3
+        assert dlq_ops.counts_by_state(conn) == {"p": {"done": 1, "failed": 1, "dead": 1}}
+
+
+def test_forget_drops_id_map_and_every_membership(store: Store) -> None:
+    add(store, "c1")
+    with store.transaction() as conn:
+        [row] = ops.claim(conn, "t", "w", 10, time.time(), 60)
+        ops.record_outcomes(
+            conn,
+            "t",
+            [
+                ops.RowResult(
+                    row,
+                    "done",
+                    "created",
+                    "c1",
+                    target_id="1",
+                    set_id_map=True,
+                    memberships=frozenset({"A"}),
+                )
+            ],
+            time.time(),
+            None,
+        )
+    add(store, "c1", action="delete")
+    with store.transaction() as conn:
+        [row] = ops.claim(conn, "t", "w", 10, time.time(), 60)
+        ops.record_outcomes(
+            conn, "t", [ops.RowResult(row, "done", "deleted", "c1", forget=True)], time.time(), None
+        )
+        assert conn.execute(select(func.count()).select_from(id_map)).scalar_one() == 0
+        assert conn.execute(select(func.count()).select_from(memberships)).scalar_one() == 0
+
+
+def test_dlq_list_and_retry_keep_one_open_row_per_customer(store: Store) -> None:
+    old = add(store, "c1", state="dead", last_error="422 old")
+    new = add(store, "c1", state="dead", last_error="422 new")
+    superseded = add(store, "c2", state="dead", last_error="422")
+    open_row = add(store, "c2")
+    other = add(store, "c3", pipeline="q", state="dead", last_error="x")
+    with store.transaction() as conn:
+        listed = dlq_ops.dlq_list(conn, pipeline="p")
+        assert [d.id for d in listed] == sorted([old, new, superseded], reverse=True)
+        assert dlq_ops.dlq_retry(conn, time.time(), pipeline="p") == (1, 2)
+        states = dict(conn.execute(select(deliveries.c.id, deliveries.c.state)).all())
+    assert states[new] == "pending" and states[old] == "done"
+    assert states[superseded] == "done" and states[open_row] == "pending"
+    assert states[other] == "dead"
+    with store.transaction() as conn:
+        assert dlq_ops.dlq_retry(conn, time.time(), ids=[other]) == (1, 0)
+
+
+def test_entities_load_in_one_query_per_kind(store: Store) -> None:
+    with store.transaction() as conn:
+        conn.execute(
+            insert(entities),
+            [
+                {
+                    "entity_type": "customer",
+                    "entity_id": "c1",
+                    "customer_id": None,
+                    "payload": json.dumps({"id": "c1"}),
+                    "version": 1,
+                    "updated_at": "",
+                    "deleted": False,
+                },
+                {
+                    "entity_type": "event",
+                    "entity_id": "e1",
+                    "customer_id": "c1",
+                    "payload": json.dumps({"id": "e1"}),
+                    "version": 0,
+                    "updated_at": "",
+                    "deleted": False,
+                },
+            ],
+        )
+        found = ops.load_entities(conn, [("customer", "c1"), ("event", "e1"), ("event", "x")])
+    assert found[("event", "e1")].customer_id == "c1" and ("event", "x") not in found
