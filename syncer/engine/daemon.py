@@ -31,6 +31,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from ..config.models import SyncerConfig
 from ..errors import RetryableError, StopError
 from ..logs import get_logger
+from ..observability.server import HealthServer
 from ..source.contacthub import ContacthubClient
 from ..state.store import Store
 from .apply import Applier, rules_from_config
@@ -83,12 +84,31 @@ class Daemon:
             signal.signal(signal.SIGTERM, self._on_signal)
             signal.signal(signal.SIGINT, self._on_signal)
         self.store.run_started(self.run_id, "daemon")
+        health = self._start_health_server()
         self._schedule()
         self.log.info("daemon started", stream=self.client.stream, poll_interval=self.poll_interval)
         if not self.stop.is_set():
             self.scheduler.start()
         self._finish()
+        if health is not None:
+            health.stop()
         return self.exit_code
+
+    def _start_health_server(self) -> HealthServer | None:
+        """/metrics, /healthz and /readyz on ``metrics.address``; a port in use is logged, not
+        fatal: syncing matters more than being scraped."""
+        address = self.cfg.metrics.address
+        try:
+            server = HealthServer(self.store, address, self._lease_state).start()
+        except OSError as exc:
+            self.log.error("metrics server not started", address=address, error=str(exc))
+            return None
+        self.log.info("metrics server started", address=address, port=server.port)
+        return server
+
+    def _lease_state(self) -> str:
+        holder, _ = self.lease.holder()
+        return "leader" if holder == self.owner else "follower"
 
     def request_stop(self, code: int | None = None) -> None:
         """Stop taking new work; safe from any thread."""
