@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import typer
+from rich.console import Console
 
 from ..config.loader import load_config, resolve_config_path
 from ..config.models import SyncerConfig
@@ -27,6 +28,7 @@ from ..source.contacthub import ContacthubClient
 from ..state import ingest_ops as ops
 from ..state.store import Store
 from .common import EXIT_FAILED_RECORDS, ConfigOption, clean_errors, fail
+from .status_view import render_status
 
 __all__ = ["register", "source_client"]
 
@@ -212,6 +214,10 @@ def status(
         data = _status(s)
     if as_json:
         typer.echo(json.dumps(data, indent=2, default=str))
+        return
+    console = Console()
+    if console.is_terminal:
+        render_status(data, console)
         return
     src = data["source"]
     typer.echo(

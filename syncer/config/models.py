@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from syncer.config.types import Duration, Rate
 
@@ -47,6 +49,33 @@ class StateConfig(_Model):
         min_length=1,
         description="SQLAlchemy URL of the state store: sqlite:///path or postgresql+psycopg://…",
     )
+
+    @field_validator("url")
+    @classmethod
+    def _supported_url(cls, value: str) -> str:
+        """Only what syncer can open: a SQLite file or PostgreSQL through psycopg. The URL is
+        never repeated in a message: it may carry a password."""
+        use = "use sqlite:///PATH or postgresql+psycopg://USER@HOST/DATABASE"
+        try:
+            url = make_url(value)
+        except (ArgumentError, ValueError):
+            raise ValueError(f"invalid database URL: {use}") from None
+        backend, driver = url.get_backend_name(), url.get_driver_name()
+        if backend == "sqlite":
+            if url.database in (None, "", ":memory:") or "mode=memory" in value:
+                raise ValueError(
+                    "a SQLite state database needs a file path, e.g. sqlite:///./syncer.db "
+                    "(in memory, the state would be lost at exit)"
+                )
+        elif backend == "postgresql":
+            if "+" in url.drivername and driver != "psycopg":
+                raise ValueError(
+                    f"unsupported PostgreSQL driver {driver!r}: use postgresql+psycopg://"
+                    "USER@HOST/DATABASE"
+                )
+        else:
+            raise ValueError(f"unsupported database {backend!r}: {use}")
+        return value
 
 
 class ContacthubSourceConfig(_Model):
@@ -93,6 +122,12 @@ class Nrs360TargetConfig(_TargetBase):
     username: str = Field(min_length=1, description="360NRS user name (usually ${NRS_USERNAME}).")
     api_password: SecretStr = Field(
         description="360NRS API password; must be an env reference like ${NAME}."
+    )
+    lookup_before_create: bool = Field(
+        default=True,
+        description="Look a contact up by email, then phone, before creating it, so contacts "
+        "that exist in 360NRS before syncer ever ran are updated, never duplicated. false "
+        "saves one call per new contact (re-sends after a crash always look up).",
     )
 
 

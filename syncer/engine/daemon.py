@@ -75,7 +75,7 @@ class Daemon:
         self.counts: dict[str, Any] = {"ingest_pages": 0, "ingest_updates": 0, "delivered": {}}
         self._running = 0
         self._idle = threading.Condition()
-        self.log = get_logger(component="daemon", owner=self.owner)
+        self.log = get_logger(component="daemon", owner=self.owner, run_id=self.run_id)
 
     # -- lifecycle -------------------------------------------------------------------------
     def run(self, install_signals: bool = True) -> int:

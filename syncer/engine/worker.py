@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
+from logging import INFO, WARNING
 
 from ..errors import StopError
 from ..logs import get_logger
@@ -78,7 +79,7 @@ class TargetWorker:
             max_in_flight if per_record else 1, thread_name_prefix=f"deliver-{name}"
         )
         self.fatal: StopError | None = None
-        self.log = get_logger(target=name)
+        self.log = get_logger(target=name, run_id=run_id)
         self._commits = 0
 
     # -- the loop ----------------------------------------------------------------------------
@@ -249,6 +250,17 @@ class TargetWorker:
         for result in results:
             stats.count(result)
             metrics.RECORDS.labels(result.row.pipeline, self.name, result.outcome).inc()
+            if result.state in ("dead", "failed"):
+                # one line per record that did not make it, with what an operator searches by
+                self.log.log(
+                    WARNING if result.state == "dead" else INFO,
+                    "record dead" if result.state == "dead" else "record will be retried",
+                    pipeline=result.row.pipeline,
+                    contacthub_id=result.row.entity_id,
+                    delivery_id=result.row.id,
+                    outcome=result.outcome,
+                    error=result.error,
+                )
             sent += result.outcome not in ("unchanged", "invalid", "released")
         metrics.ATTEMPTS.labels(self.name).inc(sent)
         metrics.CIRCUIT_STATE.labels(self.name).set(CIRCUIT_CODES[self.breaker.state])

@@ -188,7 +188,7 @@ def config(ch: str, octo: str, np6: str, state: str) -> SyncerConfig:
                     },
                 },
             ],
-            "engine": {"batch_size": 4000},
+            # the engine's default batch size (200): batch targets still get whole calls
         }
     )
 
@@ -229,6 +229,15 @@ def run_e2e(sims: dict[str, ServedApp], tmp_path: Path, n_customers: int, n_orde
     store = Store(state)
     try:
         sync(cfg, store)
+        # call budgets of the first sync: one NP6 import for all orders (< max_rows), and
+        # Octopush adds in full calls of batch_size, plus list creation
+        np6_first = httpx.get(sims["np6"].url + "/_sandbox/state", timeout=60).json()
+        assert np6_first["executionCount"] == 1
+        octo_first = httpx.get(sims["octo"].url + "/_sandbox/state", timeout=60).json()
+        lists = {name: len(phones) for name, phones in octo_first["lists"].items()}
+        calls = httpx.get(sims["octo"].url + "/_sandbox/requests", timeout=60).json()["counts"]
+        creates = calls.get("POST /v1/public/contact/create", 0)
+        assert creates <= sum(-(-n // 500) for n in lists.values()) + len(lists), (calls, lists)
         patches, deleted = churn(customers, orders, seed=7)
         api = ch + f"/hub/v1/workspaces/{DEFAULT_WORKSPACE_ID}/customers/"
         auth = {"Authorization": f"Bearer {DEFAULT_TOKEN}"}

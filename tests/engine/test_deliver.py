@@ -6,6 +6,7 @@ import threading
 import time
 
 import httpx
+import structlog.testing
 from deliver_helpers import (
     PASSWORD,
     USER,
@@ -87,7 +88,9 @@ def test_a_target_in_outage_never_slows_another(nrs_a: str, nrs_b: str, store: S
 
 
 def test_throughput_and_calls_per_contact_in_steady_state(nrs_a: str, store: Store) -> None:
-    cfg = config({"t": nrs_target(nrs_a, max_in_flight=16)}, [pipeline("p", "t")])
+    # the fast path: POST first (a duplicate is refused with 422, then looked up and updated)
+    target = nrs_target(nrs_a, max_in_flight=16, lookup_before_create=False)
+    cfg = config({"t": target}, [pipeline("p", "t")])
     admin(nrs_a, "faults", latency_ms=50)
     feed = Feed(cfg, store)
     n = 480
@@ -113,7 +116,8 @@ def test_throughput_and_calls_per_contact_in_steady_state(nrs_a: str, store: Sto
 
 
 def test_rate_limit_is_reached_with_few_429s(nrs_a: str, store: Store) -> None:
-    cfg = config({"t": nrs_target(nrs_a, max_in_flight=8, rate_limit="20/s")}, [pipeline("p", "t")])
+    target = nrs_target(nrs_a, max_in_flight=8, rate_limit="20/s", lookup_before_create=False)
+    cfg = config({"t": target}, [pipeline("p", "t")])
     feed = Feed(cfg, store)
     feed.put([(f"c{i}", person(i), {"p"}) for i in range(3)])
     with Deliverer(cfg, store, run_id="t") as deliverer:
@@ -200,9 +204,15 @@ def test_invalid_records_are_dead_at_once_and_the_batch_carries_on(
             ("c3", person(3), {"p"}),
         ]
     )
-    with Deliverer(cfg, store, run_id="t") as deliverer:
+    with structlog.testing.capture_logs() as logged, Deliverer(cfg, store, run_id="t") as deliverer:
         stats = deliverer.run_all_once()["t"]
     assert (stats.invalid, stats.created, stats.dead) == (2, 1, 0)
+    dead_lines = [line for line in logged if line["event"] == "record dead"]
+    assert sorted(line["contacthub_id"] for line in dead_lines) == ["c1", "c2"]
+    assert all(
+        (line["pipeline"], line["target"], line["run_id"]) == ("p", "t", "t") and line["error"]
+        for line in dead_lines
+    )
     with store.transaction() as conn:
         reasons = sorted(d.last_error or "" for d in dlq_ops.dlq_list(conn))
     assert any("no key field" in r for r in reasons) and any("countryIso" in r for r in reasons)

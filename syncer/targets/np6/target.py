@@ -66,6 +66,7 @@ class Np6Target:
         self.runner = runner or ImportRunner(client)
         self._unicity_field: str | None = None
         self._binding: Binding | None = None
+        self._created_here: set[str] = set()
 
     @classmethod
     def from_config(cls, name: str, config: Np6TargetConfig, http: httpx.Client) -> Np6Target:
@@ -119,6 +120,9 @@ class Np6Target:
     def apply(self, changes: Sequence[Change], ctx: TargetContext) -> list[Outcome]:
         """One outcome per change; raises only :class:`~syncer.errors.AuthError`."""
         answers: _Answers = {}
+        # a unicity value imported twice in one apply (several rows, several pipelines' files)
+        # is created once, then updated
+        self._created_here = set()
         try:
             uid = self.unicity_field()
             if self.mode == "import":
@@ -251,6 +255,7 @@ class Np6Target:
         """Outcomes of a finished job for the deliveries in ``batch``; finish the job once
         every delivery it covers was answered (or it went stale)."""
         answered = set(run.answered)
+        created_here = self._created_here
         for index, did in enumerate(run.ids):
             change = batch.get(did)
             if change is None:
@@ -259,8 +264,10 @@ class Np6Target:
             if reason is not None:
                 answers[did] = Outcome.dead(change, reason)
             else:
-                detail = "updated" if change.known.target_key else "created"
                 key = run.keys[index]  # an import gives no NP6 id: the unicity addresses it
+                known = change.known.target_key or key in created_here
+                detail = "updated" if known else "created"
+                created_here.add(key)
                 answers[did] = Outcome.done(change, detail, target_id=key, target_key=key)
             answered.add(did)
         run.answered = sorted(answered)

@@ -21,4 +21,4 @@ def build(name: str, cfg: Nrs360TargetConfig, client: httpx.Client) -> Nrs360Tar
     client.auth = httpx.BasicAuth(cfg.username, password)
     client.headers["Content-Type"] = "application/json"
     add_basic_auth_secret(cfg.username, password)
-    return Nrs360Target(name, Nrs360Client(client))
+    return Nrs360Target(name, Nrs360Client(client), lookup_first=cfg.lookup_before_create)
