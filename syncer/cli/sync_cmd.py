@@ -241,7 +241,7 @@ def _status(s: _Session) -> dict[str, Any]:
         last: int | None = s.client.last_offset()
     except SyncerError:
         last = cp.stream_last_offset if cp else None
-    with s.store.engine.connect() as conn:
+    with s.store.reader() as conn:
         pipelines = ops.deliveries_by_state(conn)
         dead = ops.dead_letters(conn)
         dead_total = ops.count_dead(conn)

@@ -166,7 +166,7 @@ def plan_pending(store: Store, cfg: SyncerConfig, pipeline: str | None = None) -
     """Classify every open delivery (``syncer plan``) with the real run's code; writes nothing."""
     planner = Planner(compile_pipelines(cfg), {p.name: p.on_delete for p in cfg.pipelines})
     planned: list[Planned] = []
-    with store.engine.connect() as conn:
+    with store.reader() as conn:
         rows = dlq_ops.open_rows(conn, pipeline)
         for target in sorted({r.target for r in rows}):
             mine = [r for r in rows if r.target == target]

@@ -9,6 +9,7 @@ PostgreSQL goes through psycopg 3.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +18,14 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 from ..errors import StateError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+READ_ONLY = "syncer_read_only"  # execution option: this connection only reads
 
 
 def is_sqlite(url: str) -> bool:
@@ -54,11 +57,34 @@ def create_state_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin_immediate(conn: Any) -> None:
-            # Take the write lock at BEGIN, so two writers queue instead of deadlocking.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Writers take the write lock at BEGIN, so two writers queue instead of
+            # deadlocking; readers (Store.reader) take none, so a long write never blocks them.
+            read_only = conn.get_execution_options().get(READ_ONLY, False)
+            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
     return create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+def db_unavailable(exc: BaseException) -> str | None:
+    """One line saying why, when ``exc`` means the state database cannot be reached or used
+    right now (server down or restarting, connection lost, SQLite locked beyond the busy
+    timeout); None for any other error. Never the SQL, its parameters or the URL."""
+    if not isinstance(exc, DBAPIError):
+        return None
+    orig = exc.orig
+    names = {cls.__name__ for cls in type(orig).__mro__}
+    first = (str(orig).strip().splitlines() or [type(exc).__name__])[0]
+    if exc.connection_invalidated:
+        return first
+    if type(orig).__module__.startswith("psycopg"):
+        return first if names & {"OperationalError", "InterfaceError"} else None
+    if "OperationalError" in names and _SQLITE_UNAVAILABLE.search(first):
+        return first  # sqlite3: locked or busy past the busy timeout, file unreachable
+    return None
+
+
+_SQLITE_UNAVAILABLE = re.compile(r"locked|busy|unable to open|disk I/O", re.IGNORECASE)
 
 
 def _alembic_config() -> Config:

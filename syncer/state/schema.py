@@ -87,6 +87,7 @@ matches = Table(
     Column("pipeline", String(100), primary_key=True),
     Column("entity_id", String(100), primary_key=True),
 )
+Index("ix_matches_entity", matches.c.entity_id)
 
 suppression = Table(
     "suppression",
@@ -118,6 +119,12 @@ deliveries = Table(
 )
 Index("ix_deliveries_claim", deliveries.c.target, deliveries.c.state, deliveries.c.due_at)
 Index("ix_deliveries_entity", deliveries.c.pipeline, deliveries.c.entity_id, deliveries.c.state)
+# the claim's "is another row of this customer in flight?" check, and ingest's per-page lookups
+# of open rows by entity id (without these both scan the table; see docs/performance.md)
+Index(
+    "ix_deliveries_target_entity", deliveries.c.target, deliveries.c.entity_id, deliveries.c.state
+)
+Index("ix_deliveries_entity_state", deliveries.c.entity_id, deliveries.c.state)
 
 id_map = Table(
     "id_map",

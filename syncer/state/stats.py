@@ -19,7 +19,7 @@ class StateSnapshot:
 
 def state_snapshot(store: Store) -> StateSnapshot:
     snap = StateSnapshot()
-    with store.engine.connect() as conn:
+    with store.reader() as conn:
         for row in conn.execute(select(checkpoints.c.stream)):
             cp = store.checkpoint(row.stream, conn)
             if cp is not None:

@@ -83,7 +83,10 @@ class Store:
             else:
                 db.check_schema(self.engine)
         except OperationalError as exc:
-            raise StateError(f"cannot open the state database: {_safe_db_error(exc)}") from None
+            where = f" {self.engine.url.database}" if self.is_sqlite else ""  # no password
+            raise StateError(
+                f"cannot open the state database{where}: {_safe_db_error(exc)}"
+            ) from None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -94,9 +97,16 @@ class Store:
         with self.engine.begin() as conn:
             yield conn
 
+    @contextmanager
+    def reader(self) -> Iterator[Connection]:
+        """A connection for reads only: on SQLite it takes no write lock."""
+        with self.engine.connect() as conn:
+            conn.execution_options(**{db.READ_ONLY: True})
+            yield conn
+
     def ping(self) -> bool:
         try:
-            with self.engine.connect() as conn:
+            with self.reader() as conn:
                 conn.exec_driver_sql("SELECT 1")
             return True
         except OperationalError:
@@ -106,7 +116,7 @@ class Store:
     def checkpoint(self, stream: str, conn: Connection | None = None) -> Checkpoint | None:
         query = select(checkpoints).where(checkpoints.c.stream == stream)
         if conn is None:
-            with self.engine.connect() as own:
+            with self.reader() as own:
                 row = own.execute(query).mappings().first()
         else:
             row = conn.execute(query).mappings().first()
@@ -181,7 +191,7 @@ class Store:
         )
         if conn is not None:
             return conn.execute(query).scalar_one_or_none()
-        with self.engine.connect() as own:
+        with self.reader() as own:
             return own.execute(query).scalar_one_or_none()
 
     def kv_set(self, target: str, key: str, value: str, conn: Connection | None = None) -> None:
@@ -250,7 +260,7 @@ class Store:
             conn.execute(delete(target_jobs).where(target_jobs.c.id == job_id))
 
     def jobs_open(self, target: str, kind: str) -> list[Job]:
-        with self.engine.connect() as conn:
+        with self.reader() as conn:
             rows = conn.execute(
                 select(target_jobs)
                 .where(target_jobs.c.target == target, target_jobs.c.kind == kind)
@@ -286,7 +296,7 @@ class Store:
             )
 
     def last_runs(self, limit: int = 10) -> list[dict[str, Any]]:
-        with self.engine.connect() as conn:
+        with self.reader() as conn:
             rows = conn.execute(select(runs).order_by(runs.c.id.desc()).limit(limit)).mappings()
             return [{**dict(r), "counts": json.loads(r["counts"])} for r in rows]
 
@@ -300,7 +310,7 @@ class Store:
             )
 
     def heartbeats(self) -> list[dict[str, Any]]:
-        with self.engine.connect() as conn:
+        with self.reader() as conn:
             return [dict(r) for r in conn.execute(select(heartbeats)).mappings()]
 
 

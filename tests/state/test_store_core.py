@@ -105,3 +105,41 @@ def test_runs_and_heartbeats(state_url: str) -> None:
     store.heartbeat("ingest", "me", 30)
     assert store.heartbeats()[0]["job"] == "ingest"
     store.close()
+
+
+def test_migrations_and_schema_module_agree(state_url: str) -> None:
+    """Every table, column and index of schema.py is what the migrations create."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    store = Store(state_url)
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    store.close()
+    assert diff == []
+
+
+def test_reads_are_not_blocked_by_a_long_write(sqlite_url: str) -> None:
+    """SQLite writers take the lock at BEGIN; readers take none and never wait for them."""
+    store = Store(sqlite_url)
+    store.set_offset("s", 5)
+    holding, release = threading.Event(), threading.Event()
+
+    def long_write() -> None:
+        with store.transaction() as conn:
+            conn.exec_driver_sql("UPDATE checkpoints SET updated_at = 0")
+            holding.set()
+            release.wait(10)
+
+    writer = threading.Thread(target=long_write)
+    writer.start()
+    holding.wait(5)
+    started = time.monotonic()
+    cp = store.checkpoint("s")
+    jobs = store.jobs_open("np6", "import")
+    waited = time.monotonic() - started
+    release.set()
+    writer.join()
+    store.close()
+    assert cp is not None and cp.offset == 5 and jobs == []
+    assert waited < 2.0  # the busy timeout is 30 s: a blocked read would wait that long
