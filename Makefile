@@ -21,8 +21,8 @@ demo: $(VENV)/.installed
 	$(BIN)/syncer demo
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check syncer tests
-	$(BIN)/ruff format --check syncer tests
+	$(BIN)/ruff check syncer tests bench
+	$(BIN)/ruff format --check syncer tests bench
 
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy syncer

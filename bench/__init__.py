@@ -1,0 +1,1 @@
+"""syncer's benchmark suite: ``make bench`` (``python -m bench``); see docs/performance.md."""

@@ -1,0 +1,26 @@
+"""The scenarios, in the order ``make bench`` runs them."""
+
+from __future__ import annotations
+
+from ..scenario import Scenario
+from . import (
+    backfill_memory,
+    change_latency,
+    ingest,
+    np6_imports,
+    nrs_latency,
+    nrs_ratelimit,
+    octopush_batching,
+    steady_state,
+)
+
+SCENARIOS: list[Scenario] = [
+    ingest.SCENARIO,
+    nrs_latency.SCENARIO,
+    nrs_ratelimit.SCENARIO,
+    steady_state.SCENARIO,
+    octopush_batching.SCENARIO,
+    np6_imports.SCENARIO,
+    backfill_memory.SCENARIO,
+    change_latency.SCENARIO,
+]
