@@ -19,7 +19,6 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.pool import NullPool
 
 from ..errors import StateError
 
@@ -41,7 +40,9 @@ def create_state_engine(url: str) -> Engine:
         engine = create_engine(
             parsed,
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
-            poolclass=NullPool,
+            # pooled: opening a SQLite connection (and its pragmas) costs more than a page write
+            pool_size=8,
+            max_overflow=24,
         )
 
         @event.listens_for(engine, "connect")
@@ -52,6 +53,7 @@ def create_state_engine(url: str) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA cache_size=-65536")  # 64 MiB: big pages of inserts stay in memory
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
 

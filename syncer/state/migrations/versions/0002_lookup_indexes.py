@@ -18,7 +18,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.create_index("ix_deliveries_target_entity", "deliveries", ["target", "entity_id", "state"])
+    # (entity_id, state) replaces the pipeline-first index, which no hot query could use
+    op.drop_index("ix_deliveries_entity", table_name="deliveries")
     op.create_index("ix_deliveries_entity_state", "deliveries", ["entity_id", "state"])
     op.create_index("ix_matches_entity", "matches", ["entity_id"])
 
@@ -26,4 +27,4 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_matches_entity", table_name="matches")
     op.drop_index("ix_deliveries_entity_state", table_name="deliveries")
-    op.drop_index("ix_deliveries_target_entity", table_name="deliveries")
+    op.create_index("ix_deliveries_entity", "deliveries", ["pipeline", "entity_id", "state"])
