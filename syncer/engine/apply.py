@@ -184,8 +184,9 @@ class _Batch:
         self.open = ops.open_customer_deliveries(conn, customers)
         self.stored_docs: dict[str, str] = {}
         if applier.event_rules_needing_customer:
-            missing = event_customers - customers
-            self.stored_docs = ops.entity_payloads(conn, "customer", missing)
+            # every event's customer, also those this batch updates: an event that comes
+            # before its customer's update (or after a stale copy) needs the stored version
+            self.stored_docs = ops.entity_payloads(conn, "customer", event_customers)
         self.docs: dict[str, dict[str, Any]] = {}  # customers of this batch, newest state
         self.entity_rows: dict[tuple[str, str], list[Any]] = {}
         self.deleted: dict[str, list[str]] = {"customer": [], "event": []}

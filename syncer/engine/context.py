@@ -39,3 +39,36 @@ class StoreContext(TargetContext):
 
     def jobs_open(self, kind: str) -> list[Job]:
         return self.store.jobs_open(self.target, kind)
+
+
+class CallContext(TargetContext):
+    """The context of one ``Target.apply`` call made by the delivery engine: everything goes
+    to ``ctx`` at once, except :meth:`job_finish`, which only collects the job ids. The engine
+    drops those jobs in the transaction that records the call's outcomes: a job finished in a
+    process that dies before that commit stays open, so the re-claimed deliveries find it and
+    are answered from it instead of being imported a second time."""
+
+    def __init__(self, ctx: TargetContext, finished: list[int]) -> None:
+        self.ctx = ctx
+        self.finished = finished
+
+    def kv_get(self, key: str) -> str | None:
+        return self.ctx.kv_get(key)
+
+    def kv_set(self, key: str, value: str) -> None:
+        self.ctx.kv_set(key, value)
+
+    def kv_lock(self, key: str) -> AbstractContextManager[None]:
+        return self.ctx.kv_lock(key)
+
+    def job_create(self, pipeline: str, kind: str, phase: str, data: dict[str, Any]) -> int:
+        return self.ctx.job_create(pipeline, kind, phase, data)
+
+    def job_update(self, job_id: int, phase: str, data: dict[str, Any]) -> None:
+        self.ctx.job_update(job_id, phase, data)
+
+    def job_finish(self, job_id: int) -> None:
+        self.finished.append(job_id)
+
+    def jobs_open(self, kind: str) -> list[Job]:
+        return [j for j in self.ctx.jobs_open(kind) if j.id not in self.finished]

@@ -9,6 +9,11 @@ and kept between ticks; a second ``syncer run`` on the same PostgreSQL database 
 held, does not poll, and delivers (rows are claimed with ``FOR UPDATE SKIP LOCKED``). When the
 leader stops or dies, the lease is released or expires and a follower takes over.
 
+State database unavailable (PostgreSQL down or restarting, SQLite locked past its busy timeout):
+the job's transaction rolls back (so the offset only ever moves with a committed page), one
+warning line is logged without a traceback, and that job skips its ticks for a backoff that
+doubles up to ``DB_BACKOFF_MAX``; the first tick that works again logs that it is back.
+
 SIGTERM/SIGINT: stop scheduling, tell running jobs to stop (ingest stops between pages, the
 deliverer stops claiming and releases what it had queued), wait for them at most
 ``shutdown_timeout`` seconds, release the lease, record the run, exit 0. Work is committed page
@@ -27,12 +32,15 @@ from types import FrameType
 from typing import Any
 
 from apscheduler.schedulers.blocking import BlockingScheduler
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..config.models import SyncerConfig
 from ..errors import RetryableError, StopError
+from ..http import backoff_delay
 from ..logs import get_logger
 from ..observability.server import HealthServer
 from ..source.contacthub import ContacthubClient
+from ..state.db import db_unavailable
 from ..state.store import Store
 from .apply import Applier, rules_from_config
 from .deliver import Deliverer
@@ -42,6 +50,7 @@ from .runner import new_run_id
 
 DELIVER_INTERVAL = 2.0
 HEARTBEAT_EVERY = 10.0
+DB_BACKOFF_MAX = 30.0  # seconds a job waits at most between tries while the database is down
 
 
 class Daemon:
@@ -141,11 +150,17 @@ class Daemon:
                 "jobs still running at the shutdown deadline; uncommitted work rolls back",
                 running=self._running,
             )
-        self.lease.release()
         if not self.dangling:
             self.deliverer.close()
         status = "ok" if self.exit_code == 0 else "failed"
-        self.store.run_finished(self.run_id, status, self.counts)
+        try:
+            self.lease.release()
+            self.store.run_finished(self.run_id, status, self.counts)
+        except SQLAlchemyError as exc:  # the lease expires by itself; nothing else is lost
+            self.log.error(
+                "could not record the end of the run: the state database is unavailable",
+                error=db_unavailable(exc) or type(exc).__name__,
+            )
         self.log.info("daemon stopped", exit_code=self.exit_code)
 
     # -- jobs -----------------------------------------------------------------------------
@@ -173,13 +188,36 @@ class Daemon:
     def _guard(self, job: str, fn: Callable[..., None], *args: Any) -> Callable[[], None]:
         """Run ``fn`` counted as in flight, with errors logged instead of killing the job."""
 
+        failures = 0
+        not_before = 0.0
+
         def run() -> None:
-            if self.stop.is_set():
+            nonlocal failures, not_before
+            if self.stop.is_set() or time.monotonic() < not_before:
                 return
             with self._idle:
                 self._running += 1
             try:
                 fn(*args)
+                if failures:
+                    self.log.info("state database reachable again", job=job)
+                failures = 0
+            except SQLAlchemyError as exc:
+                reason = db_unavailable(exc)
+                if reason is None:
+                    self.log.exception("job crashed, retried next time", job=job)
+                    return
+                # Nothing was committed: the offset and the outcomes move only with a commit.
+                failures += 1
+                wait = backoff_delay(failures, 1.0, DB_BACKOFF_MAX)
+                not_before = time.monotonic() + wait
+                self.log.warning(
+                    "state database unavailable; job backs off",
+                    job=job,
+                    error=reason,
+                    retry_in=round(wait, 1),
+                    failures=failures,
+                )
             except StopError as exc:
                 self.log.error("job stopped: the operator must act", job=job, error=str(exc))
                 self.request_stop(code=3)

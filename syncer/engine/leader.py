@@ -65,7 +65,13 @@ class ProcessLock:
     def acquire(self) -> None:
         if self.path is None or self._file is not None:
             return
-        handle = self.path.open("a+")
+        try:
+            handle = self.path.open("a+")
+        except OSError as exc:  # a missing directory, a file in the way, no permission
+            raise StateError(
+                f"cannot open the SQLite state database {self.path.with_suffix('')}: "
+                f"{exc.strerror or exc} ({self.path})"
+            ) from None
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

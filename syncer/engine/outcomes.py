@@ -131,11 +131,26 @@ def to_result(
     maybe = row.action == "upsert" and p.change is not None and p.change.known.target_id is None
     if spent >= policy.max_attempts:
         error = f"gave up after {spent} attempts: {error}"
-        return RowResult(row, "dead", "dead", p.subject_id, error=error, maybe_written=maybe)
+        return RowResult(
+            row,
+            "dead",
+            "dead",
+            p.subject_id,
+            error=error,
+            maybe_written=maybe,
+            target_key=out.target_key if maybe else None,
+        )
     delay = backoff_delay(spent, policy.backoff_base, policy.backoff_max, policy.rng)
     delay = max(delay, out.retry_after or 0.0)
     return RowResult(
-        row, "failed", "retry", p.subject_id, due_at=now + delay, error=error, maybe_written=maybe
+        row,
+        "failed",
+        "retry",
+        p.subject_id,
+        due_at=now + delay,
+        error=error,
+        maybe_written=maybe,
+        target_key=out.target_key if maybe else None,  # the identity that may be there now
     )
 
 

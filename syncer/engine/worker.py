@@ -10,6 +10,8 @@ target does through its context (rare: group creation).
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -21,9 +23,12 @@ from ..errors import StopError
 from ..logs import get_logger
 from ..observability import metrics
 from ..state import delivery_ops as ops
+from ..state.db import db_unavailable
 from ..state.store import Store
 from ..targets.base import Change, Outcome, Target, TargetContext
 from .breaker import CircuitBreaker
+from .context import CallContext
+from .leader import owner_is_dead
 from .outcomes import RetryPolicy, TargetStats, known_after, to_result
 from .planner import Planned, Planner
 from .ratelimit import RateLimiter
@@ -40,6 +45,7 @@ class _Batch:
     planned: list[Planned]
     answers: list[Answer] = field(default_factory=list)
     open_tasks: int = 0
+    finished_jobs: list[int] = field(default_factory=list)  # dropped when recorded
 
 
 class TargetWorker:
@@ -71,7 +77,9 @@ class TargetWorker:
         self.breaker = breaker
         self.run_id = run_id
         self.stopping = stopping
-        self.worker_id = f"{run_id}:{name}"
+        # host:pid first, as lease owners: a claim left by a process that died on this host
+        # is taken over at once (see _take_over_dead_claims) instead of after CLAIM_LEASE
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{run_id}:{name}"
         per_record = target.per_record
         self.batch_size = min(batch_size, max(8, 4 * max_in_flight)) if per_record else batch_size
         self.low_water = 2 * max_in_flight if per_record else 2
@@ -95,6 +103,7 @@ class TargetWorker:
         seconds of claiming passed, or stop)."""
         until = None if budget is None else time.monotonic() + budget
         stats = TargetStats()
+        self._take_over_dead_claims(clock())
         throttled_before = self.limiter.throttled if self.limiter else 0
         pending: dict[Future[list[Answer]], _Batch] = {}
         batches: list[_Batch] = []
@@ -132,6 +141,15 @@ class TargetWorker:
             stats.error = str(self.fatal)
         return stats
 
+    def _take_over_dead_claims(self, now: float) -> None:
+        """Make the rows claimed by workers of dead processes (SIGKILL, OOM, power loss on
+        this host) due again now, instead of when their claim would have expired."""
+        with self.store.transaction() as conn:
+            dead = [w for w in ops.live_claimers(conn, self.name, now) if owner_is_dead(w)]
+            rows = ops.expire_claims(conn, self.name, dead)
+        if dead:
+            self.log.info("took over the claims of dead workers", workers=dead, rows=rows)
+
     def _may_claim(self) -> bool:
         return not self.stopping.is_set() and self.fatal is None and self.breaker.state != "open"
 
@@ -163,13 +181,32 @@ class TargetWorker:
             subjects = {self.planner.subject_of(r, found) for r in rows}
             known, hashes, touched = ops.load_known(conn, self.name, subjects)
         stats.claimed += len(rows)
-        return _Batch(self.planner.plan(rows, found, known, hashes, touched))
+        planned = self.planner.plan(rows, found, known, hashes, touched)
+        self._note_identities(planned, now)
+        return _Batch(planned)
+
+    def _note_identities(self, planned: list[Planned], now: float) -> None:
+        """Before creating records, remember the identity each create uses (a target's
+        optional ``identity(change)``): if the process dies after the target applied the
+        create, the re-send finds the record by it even when the customer's email or phone
+        changed meanwhile."""
+        identity = getattr(self.target, "identity", None)
+        if identity is None:
+            return
+        intents = [
+            (p.subject_id, key)
+            for p in planned
+            if p.kind == "create" and p.change is not None and (key := identity(p.change))
+        ]
+        if intents:
+            with self.store.transaction() as conn:
+                ops.note_identities(conn, self.name, intents, now)
 
     def _tasks(self, batch: _Batch) -> list[Callable[[], list[Answer]]]:
         sendable = [p for p in batch.planned if p.change is not None]
         batch.answers.extend((p, None) for p in batch.planned if p.change is None)
         groups: dict[str, list[Planned]] = {}
-        for p in sendable:
+        for p in sorted(sendable, key=lambda p: p.row.id):  # a customer's changes in order
             groups.setdefault(p.subject_id, []).append(p)
         if not groups:
             return []
@@ -177,17 +214,19 @@ class TargetWorker:
             # File loads: one import per flush, rows in delivery order (the target keeps the
             # order; rounds would turn a customer's k events into k imports).
             ordered = sorted(sendable, key=lambda p: p.row.id)
-            return [lambda: self._send_rounds([ordered], one_call=True)]
+            return [lambda: self._send_rounds(batch, [ordered], one_call=True)]
         if not self.target.per_record:
-            return [lambda: self._send_rounds(list(groups.values()))]
-        return [lambda g=g: self._send_rounds([g]) for g in groups.values()]  # type: ignore[misc]
+            return [lambda: self._send_rounds(batch, list(groups.values()))]
+        return [lambda g=g: self._send_rounds(batch, [g]) for g in groups.values()]  # type: ignore[misc]
 
-    def _send_rounds(self, groups: list[list[Planned]], one_call: bool = False) -> list[Answer]:
+    def _send_rounds(
+        self, batch: _Batch, groups: list[list[Planned]], one_call: bool = False
+    ) -> list[Answer]:
         """Send each customer's changes in order: round k holds every customer's k-th change
         (``one_call``: ``groups`` is one ordered list sent as a single batch)."""
         answers: list[Answer] = []
         knowns = {p.subject_id: _change(p).known for g in groups for p in g}
-        unsure: set[str] = set()  # an earlier write of this customer may have been applied
+        unsure: set[str] = set()  # customers whose change of an earlier round is retried
         rounds = (
             groups
             if one_call
@@ -197,15 +236,21 @@ class TargetWorker:
             if self.stopping.is_set() or self.fatal is not None or not self.breaker.allow():
                 answers.extend((p, None) for p in round_)
                 continue
+            # a customer whose earlier change must be retried: its later ones wait behind it
+            # (released unsent), so they never overtake it
+            answers.extend((p, None) for p in round_ if p.subject_id in unsure)
+            round_ = [p for p in round_ if p.subject_id not in unsure]
+            if not round_:
+                continue
             changes = [
                 replace(
                     _change(p),
                     known=knowns[p.subject_id],
-                    resent=_change(p).resent or p.subject_id in unsure,
+                    resent=_change(p).resent,
                 )
                 for p in round_
             ]
-            outcomes = self._apply(changes)
+            outcomes = self._apply(changes, batch.finished_jobs)
             for p, change in zip(round_, changes, strict=True):
                 out = outcomes.get(p.row.id) or Outcome.retry(change, "the target gave no answer")
                 knowns[p.subject_id] = known_after(knowns[p.subject_id], p.row.pipeline, out)
@@ -216,14 +261,19 @@ class TargetWorker:
             self.breaker.record(len(transient) < len(outcomes) or not outcomes)
         return answers
 
-    def _apply(self, changes: list[Change]) -> dict[int, Outcome]:
+    def _apply(self, changes: list[Change], finished_jobs: list[int]) -> dict[int, Outcome]:
         try:
-            outcomes = self.target.apply(changes, self.ctx)
+            outcomes = self.target.apply(changes, CallContext(self.ctx, finished_jobs))
         except StopError as exc:
             self.fatal = exc
             self.log.error("target stopped", error=str(exc))
             return {}
         except Exception as exc:  # a target bug must not kill the loop: retry with backoff
+            reason = db_unavailable(exc)  # through its context, e.g. a group lock
+            if reason is not None:
+                self.log.warning("state database unavailable during a target call", error=reason)
+                error = f"state database: {reason}"
+                return {c.delivery_id: Outcome.retry(c, error) for c in changes}
             self.log.exception("target raised", error=str(exc))
             return {c.delivery_id: Outcome.retry(c, f"target error: {exc!r}") for c in changes}
         return {o.delivery_id: o for o in outcomes}
@@ -243,6 +293,7 @@ class TargetWorker:
         ]
         with self.store.transaction() as conn:
             ops.record_outcomes(conn, self.name, results, now, self.run_id)
+            ops.finish_jobs(conn, [j for b in ready for j in b.finished_jobs])
             self._commits += 1
             if self._commits % PRUNE_EVERY == 0:
                 ops.prune_log(conn)

@@ -3,14 +3,15 @@
 Every filter treats a missing value (undefined, ``None`` or a blank string) as "nothing",
 returning ``""`` so the field is skipped. A value that is present but wrong (an invalid
 phone, an unparseable date) raises :class:`~syncer.mapping.errors.InvalidRecord`.
-Jinja's own ``lower``, ``upper``, ``trim`` and ``default`` are used as they are.
+Jinja's own ``default`` is used as it is; ``lower``, ``upper`` and ``trim`` are Jinja's, but
+refuse a list or an object (InvalidRecord) instead of formatting it as Python source.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import lru_cache
@@ -18,6 +19,7 @@ from typing import Any
 
 import phonenumbers
 from jinja2 import Undefined
+from jinja2.filters import do_lower, do_trim, do_upper
 
 from syncer.mapping.errors import InvalidRecord
 
@@ -166,7 +168,32 @@ def round_filter(value: Any, precision: int = 0, method: str = "common") -> floa
     return result
 
 
+def collection_kind(value: Any) -> str | None:
+    """``"a list"``/``"an object"`` for values a text field cannot take as they are, else None."""
+    if isinstance(value, Mapping):
+        return "an object"
+    if isinstance(value, list | tuple | set | frozenset):
+        return "a list"
+    return None
+
+
+def _text_filter(name: str, jinja_filter: Callable[..., str]) -> Callable[..., str]:
+    """Jinja's text filter ``name``, refusing a list or an object: Jinja would format it as
+    Python source (``['a@b.c']``) and that text would reach the target as the value."""
+
+    def text_filter(value: Any, *args: Any) -> str:
+        kind = collection_kind(value)
+        if kind is not None:
+            raise InvalidRecord(f"{name}: expected a single value, got {kind}")
+        return jinja_filter(value, *args)
+
+    return text_filter
+
+
 FILTERS: dict[str, Callable[..., Any]] = {
+    "lower": _text_filter("lower", do_lower),
+    "upper": _text_filter("upper", do_upper),
+    "trim": _text_filter("trim", do_trim),
     "phone_e164": phone_e164,
     "phone_region": phone_region,
     "datetime": datetime_filter,

@@ -1,6 +1,8 @@
 """The Jinja environment that renders mapping templates, and the checks the config uses.
 
 * Sandboxed, autoescape off (values go to APIs, not HTML).
+* A list or an object printed by ``{{ }}`` is an :class:`InvalidRecord` (Jinja would print it
+  as Python source, ``['a@b.c']``, and that would be sent as the value).
 * A missing path renders as ``""``, never an error, and so does a ``null`` value: both
   are "undefined" here, so ``default`` applies to them and ``lower`` gives ``""``.
 * On a mapping, ``a.b`` means the key ``b`` only, never a dict method (``extended.items``
@@ -19,12 +21,16 @@ from jinja2 import ChainableUndefined, Template, TemplateSyntaxError, Undefined,
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
-from syncer.mapping.filters import FILTERS
+from syncer.mapping.errors import InvalidRecord
+from syncer.mapping.filters import FILTERS, collection_kind
 
 __all__ = ["ENV", "compile_template", "is_template", "template_problems"]
 
 
 def _finalize(value: Any) -> Any:
+    kind = collection_kind(value)
+    if kind is not None:  # Jinja would print it as Python source: not a value for an API
+        raise InvalidRecord(f"expected a single value, got {kind}")
     return "" if value is None else value
 
 

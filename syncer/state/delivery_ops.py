@@ -23,7 +23,7 @@ from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, s
 from sqlalchemy.sql.expression import exists
 
 from ..targets.base import Known
-from .schema import deliveries, delivery_log, entities, id_map, memberships
+from .schema import deliveries, delivery_log, entities, id_map, memberships, target_jobs
 from .store import upsert
 
 OPEN_STATES = ("pending", "failed")
@@ -90,10 +90,31 @@ def claim(
         other.c.entity_id == d.c.entity_id,
         other.c.id != d.c.id,
     )
-    due = or_(
-        and_(d.c.state.in_(OPEN_STATES), d.c.due_at <= now),
-        and_(d.c.state == "in_flight", d.c.claim_expires_at < now),
+    # Never overtake: a row waits while an older row about the same customer (the customer
+    # itself, or an event of it) waits for its retry, so the newest state is sent last.
+    ent, older_ent = entities.alias("ent"), entities.alias("older_ent")
+    older = deliveries.alias("older")
+    waiting = exists(
+        select(older.c.id)
+        .select_from(
+            older.outerjoin(
+                older_ent,
+                and_(
+                    older_ent.c.entity_type == older.c.entity_type,
+                    older_ent.c.entity_id == older.c.entity_id,
+                ),
+            )
+        )
+        .where(
+            older.c.target == d.c.target,
+            older.c.id < d.c.id,
+            older.c.state.in_(OPEN_STATES),
+            older.c.due_at > now,
+            func.coalesce(older_ent.c.customer_id, older.c.entity_id)
+            == func.coalesce(ent.c.customer_id, d.c.entity_id),
+        )
     )
+    due = _due(now)
     query = (
         select(
             d.c.id,
@@ -107,8 +128,16 @@ def claim(
             d.c.claimed_by,
             d.c.last_error,
         )
-        .where(d.c.target == target, due, ~busy)
-        .order_by(d.c.due_at, d.c.id)
+        .select_from(
+            d.outerjoin(
+                ent, and_(ent.c.entity_type == d.c.entity_type, ent.c.entity_id == d.c.entity_id)
+            )
+        )
+        .where(d.c.target == target, due, ~busy, ~waiting)
+        # oldest first by id, not by due time: a retried row that came due after a newer row
+        # of the same customer must still be claimed before it (the worker sends a
+        # customer's rows in id order, and `busy` holds the newer one back while it flies)
+        .order_by(d.c.id)
         .limit(limit)
         .with_for_update(skip_locked=True, of=d)
     )
@@ -134,6 +163,31 @@ def claim(
         )
         for r in rows
     ]
+
+
+def live_claimers(conn: Connection, target: str, now: float) -> list[str]:
+    """The workers holding unexpired claims on rows of ``target``."""
+    d = deliveries
+    rows = conn.execute(
+        select(d.c.claimed_by)
+        .where(d.c.target == target, d.c.state == "in_flight", d.c.claim_expires_at >= now)
+        .distinct()
+    ).scalars()
+    return [w for w in rows if w]
+
+
+def expire_claims(conn: Connection, target: str, workers: Sequence[str]) -> int:
+    """End the claims of ``workers`` (dead processes) on ``target`` now: their rows are due
+    again (and, claimed again, count as taken over)."""
+    if not workers:
+        return 0
+    d = deliveries
+    result = conn.execute(
+        update(d)
+        .where(d.c.target == target, d.c.state == "in_flight", d.c.claimed_by.in_(workers))
+        .values(claim_expires_at=0.0)
+    )
+    return int(result.rowcount or 0)
 
 
 def load_entities(
@@ -257,14 +311,15 @@ def _write_id_map(conn: Connection, target: str, results: Sequence[RowResult], n
     # Later results of one subject win (a batch may hold several pipelines' rows for it).
     rows: dict[str, dict[str, Any]] = {}
     maybe: dict[str, dict[str, Any]] = {}
-    forget: set[str] = set()
+    forget: set[str] = set()  # subjects whose last result forgets them
+    forgotten = {r.subject_id for r in results if r.forget}  # what was stored is gone
     for r in results:
         if r.maybe_written:
             maybe[r.subject_id] = {
                 "target": target,
                 "entity_id": r.subject_id,
                 "target_id": None,
-                "target_key": None,
+                "target_key": r.target_key,  # the identity the write that may be there used
                 "last_hash": None,
                 "updated_at": now,
             }
@@ -281,8 +336,8 @@ def _write_id_map(conn: Connection, target: str, results: Sequence[RowResult], n
                 "last_hash": r.last_hash,
                 "updated_at": now,
             }
-    if forget:
-        ids = sorted(forget)
+    if forgotten:  # results after the forget (re-created in the same batch) are written below
+        ids = sorted(forgotten)
         conn.execute(delete(id_map).where(id_map.c.target == target, id_map.c.entity_id.in_(ids)))
         conn.execute(
             delete(memberships).where(
@@ -301,7 +356,7 @@ def _write_id_map(conn: Connection, target: str, results: Sequence[RowResult], n
 
 
 def _write_memberships(conn: Connection, target: str, results: Sequence[RowResult]) -> None:
-    changed = [r for r in results if r.memberships is not None and not r.forget]
+    changed = [r for r in results if r.memberships is not None or r.forget]
     if not changed:
         return
     conn.execute(
@@ -314,6 +369,10 @@ def _write_memberships(conn: Connection, target: str, results: Sequence[RowResul
     )
     final: dict[tuple[str, str, str], str | None] = {}
     for r in changed:  # the last result of a (subject, pipeline) wins
+        if r.forget:  # the subject is gone from the target: what came before in the batch too
+            for key in [k for k in final if k[0] == r.subject_id]:
+                del final[key]
+            continue
         for key in [k for k in final if k[0] == r.subject_id and k[1] == r.row.pipeline]:
             del final[key]
         for name in r.memberships or ():
@@ -328,6 +387,37 @@ def _write_memberships(conn: Connection, target: str, results: Sequence[RowResul
         )
 
 
+def note_identities(
+    conn: Connection, target: str, intents: Sequence[tuple[str, str]], now: float
+) -> None:
+    """Before a create: an id map row without target id holding the identity it uses
+    (``(subject, key)``), inserted only where the subject has no row (as "maybe written")."""
+    upsert(
+        conn,
+        id_map,
+        [
+            {
+                "target": target,
+                "entity_id": subject,
+                "target_id": None,
+                "target_key": key,
+                "last_hash": None,
+                "updated_at": now,
+            }
+            for subject, key in dict(intents).items()
+        ],
+        ["target", "entity_id"],
+        update_cols=[],
+    )
+
+
+def finish_jobs(conn: Connection, job_ids: Sequence[int]) -> None:
+    """Drop target jobs the target finished (with the outcomes they produced, see
+    :class:`~syncer.engine.context.CallContext`)."""
+    if job_ids:
+        conn.execute(delete(target_jobs).where(target_jobs.c.id.in_(list(job_ids))))
+
+
 def prune_log(conn: Connection, keep: int = LOG_KEEP) -> None:
     """Keep the newest ``keep`` delivery_log rows."""
     newest = conn.execute(select(func.max(delivery_log.c.id))).scalar_one_or_none()
@@ -335,13 +425,22 @@ def prune_log(conn: Connection, keep: int = LOG_KEEP) -> None:
         conn.execute(delete(delivery_log).where(delivery_log.c.id <= newest - keep))
 
 
+def _due(now: float) -> Any:
+    """Rows a worker may claim at ``now``: open and due, or in flight under an expired claim
+    (a worker died)."""
+    d = deliveries
+    return or_(
+        and_(d.c.state.in_(OPEN_STATES), d.c.due_at <= now),
+        and_(d.c.state == "in_flight", d.c.claim_expires_at < now),
+    )
+
+
 def due_summary(conn: Connection, target: str, now: float) -> tuple[int, float | None]:
-    """How many rows of ``target`` are due now, and the oldest due time (for flush policies)."""
+    """How many rows of ``target`` are claimable now (:func:`claim`), and the oldest due time
+    (for flush policies)."""
     d = deliveries
     row = conn.execute(
-        select(func.count(), func.min(d.c.due_at)).where(
-            d.c.target == target, d.c.state.in_(OPEN_STATES), d.c.due_at <= now
-        )
+        select(func.count(), func.min(d.c.due_at)).where(d.c.target == target, _due(now))
     ).one()
     return int(row[0]), row[1]
 

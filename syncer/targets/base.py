@@ -173,7 +173,11 @@ class Target(Protocol):
 
     def apply(self, changes: Sequence[Change], ctx: TargetContext) -> list[Outcome]:
         """Make ``changes`` true in the target; one Outcome per change. Must not raise for a
-        record-level problem (answer dead/invalid/retry instead)."""
+        record-level problem (answer dead/invalid/retry instead).
+
+        Optional: ``identity(change) -> str | None``, the key a create of ``change`` uses. The
+        engine stores it before the call, and a re-send after a crash gets it back as
+        ``known.target_key`` (with no ``target_id``) to look the record up by."""
         ...
 
     def close(self) -> None: ...

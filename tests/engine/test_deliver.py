@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
+from collections.abc import Sequence
+from typing import Any
 
 import httpx
+import pytest
 import structlog.testing
 from deliver_helpers import (
     PASSWORD,
@@ -26,6 +32,7 @@ from syncer.state import delivery_ops as ops
 from syncer.state import dlq_ops
 from syncer.state.schema import deliveries
 from syncer.state.store import Store
+from syncer.targets.base import Change, Outcome, TargetContext
 
 
 def bare_rate(api: str, n: int, threads: int) -> float:
@@ -153,6 +160,184 @@ def test_crash_between_the_call_and_the_commit_creates_no_duplicate(
         stats = deliverer.run_all_once()["t"]
     assert stats.updated == 1 and stats.created == 0
     assert emails(nrs_a) == {"p1@example.com": 1}
+
+
+def test_claims_of_a_dead_process_are_taken_over_at_once(nrs_a: str, store: Store) -> None:
+    """Regression (chaos suite): a SIGKILLed process left its rows ``in_flight`` under a
+    300 s claim, so the restarted one (and a final ``sync --once``) left them undelivered for
+    five minutes. A claim whose worker is a process of this host that no longer runs is now
+    taken over at once, and counts as a re-send (looked up, never created twice)."""
+    cfg = config({"t": nrs_target(nrs_a)}, [pipeline("p", "t")])
+    Feed(cfg, store).put([(f"c{i}", person(i), {"p"}) for i in range(3)])
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    with Deliverer(cfg, store, run_id="crashed") as deliverer:
+        worker = deliverer.worker("t")
+        dead_worker = worker.worker_id.replace(f":{os.getpid()}:", f":{gone.pid}:")
+        with store.transaction() as conn:  # the dead process claimed all, sent the first
+            rows = ops.claim(conn, "t", dead_worker, 10, time.time(), 300.0)
+            known, hashes, touched = ops.load_known(conn, "t", ["c0"])
+            found = ops.load_entities(conn, [("customer", "c0")])
+        planned = deliverer.planner.plan(rows[:1], found, known, hashes, touched)
+        assert planned[0].change is not None
+        worker.target.apply([planned[0].change], worker.ctx)
+    with Deliverer(cfg, store, run_id="restarted") as deliverer:
+        stats = deliverer.run_all_once()["t"]
+    assert (stats.done, stats.created, stats.updated, stats.waiting) == (3, 2, 1, 0)
+    assert emails(nrs_a) == {f"p{i}@example.com": 1 for i in range(3)}
+
+
+def test_a_leave_after_a_lost_create_answer_removes_the_contact(nrs_a: str, store: Store) -> None:
+    """Regression (chaos suite): 360NRS created the contact but the answer was lost; before
+    the retry the customer left the pipeline (the open row became a ``leave``). The leave
+    knew no contact id and skipped, leaving the contact in its groups. A re-sent leave now
+    looks the contact up first."""
+    target = nrs_target(nrs_a, lookup_before_create=False)  # the POST is the first call
+    cfg = config({"t": target}, [pipeline("p", "t")], backoff_base=1.0, backoff_max=1.0)
+    feed = Feed(cfg, store)
+    feed.put([("c0", person(0), {"p"})])
+    with Deliverer(cfg, store, run_id="first") as deliverer:  # the group exists and is known
+        assert deliverer.run_all_once()["t"].created == 1
+    feed.put([("c1", person(1), {"p"})])
+    admin(nrs_a, "faults", lost_response_rate=1.0)
+    with Deliverer(cfg, store, run_id="second") as deliverer:
+        assert deliverer.run_all_once()["t"].retry == 1
+    assert emails(nrs_a)["p1@example.com"] == 1  # applied, answer lost
+    feed.put([("c1", person(1), set())])  # leaves p: the failed row becomes a leave
+    admin(nrs_a, "faults")
+    with Deliverer(cfg, store, run_id="third") as deliverer:
+        stats = deliverer.run_all_once(wait_for_retries=10)["t"]
+    assert (stats.left, stats.waiting) == (1, 0)
+    assert emails(nrs_a) == {"p0@example.com": 1}
+
+
+def test_a_lost_create_then_an_email_change_updates_the_created_contact(
+    nrs_a: str, store: Store
+) -> None:
+    """Regression (chaos suite): 360NRS created the contact but the answer was lost; before
+    the retry the customer's email changed, the retry looked the contact up by the new email
+    only, found nothing and created a second contact. The identity a write used is now kept
+    with the "maybe written" id map row, and a re-send looks it up too."""
+    target = nrs_target(nrs_a, lookup_before_create=False)  # the POST is the first call
+    cfg = config({"t": target}, [pipeline("p", "t")], backoff_base=1.0, backoff_max=1.0)
+    feed = Feed(cfg, store)
+    feed.put([("c0", person(0), {"p"})])
+    with Deliverer(cfg, store, run_id="first") as deliverer:  # the group exists and is known
+        assert deliverer.run_all_once()["t"].created == 1
+    feed.put([("c1", person(1), {"p"})])
+    admin(nrs_a, "faults", lost_response_rate=1.0)
+    with Deliverer(cfg, store, run_id="second") as deliverer:
+        assert deliverer.run_all_once()["t"].retry == 1
+    feed.put([("c1", {"email": "new1@example.com", "name": "Ana"}, {"p"})])
+    admin(nrs_a, "faults")
+    with Deliverer(cfg, store, run_id="third") as deliverer:
+        stats = deliverer.run_all_once(wait_for_retries=10)["t"]
+    assert (stats.updated, stats.created, stats.waiting) == (1, 0, 0)
+    assert emails(nrs_a) == {"p0@example.com": 1, "new1@example.com": 1}
+
+
+def test_a_crash_after_a_create_then_an_email_change_updates_the_created_contact(
+    nrs_a: str, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression (chaos suite): the process died after 360NRS created the contact and before
+    the outcome was recorded; the customer's email changed meanwhile, and the re-send (mapped
+    from the newest version) looked up the new email only and created a second contact. The
+    engine now stores the identity a create uses before the call."""
+    cfg = config({"t": nrs_target(nrs_a, lookup_before_create=False)}, [pipeline("p", "t")])
+    feed = Feed(cfg, store)
+    feed.put([("c1", person(1), {"p"})])
+    real = ops.record_outcomes
+
+    def crash(*args: Any, **kw: Any) -> None:
+        raise RuntimeError("killed before the commit")
+
+    monkeypatch.setattr(ops, "record_outcomes", crash)
+    with Deliverer(cfg, store, run_id="killed") as deliverer:
+        worker = deliverer.worker("t")
+        with pytest.raises(RuntimeError):
+            worker.drain(force_flush=True)
+    monkeypatch.setattr(ops, "record_outcomes", real)
+    assert emails(nrs_a) == {"p1@example.com": 1}  # created; syncer never heard of it
+    with store.transaction() as conn:  # the dead process's claim ends
+        ops.expire_claims(conn, "t", [worker.worker_id])
+    feed.put([("c1", {"email": "new1@example.com", "name": "Ana"}, {"p"})])
+    with Deliverer(cfg, store, run_id="restarted") as deliverer:
+        stats = deliverer.run_all_once()["t"]
+    assert (stats.created, stats.waiting) == (0, 0)  # both rows of c1 update the one contact
+    assert emails(nrs_a) == {"new1@example.com": 1}
+
+
+def test_a_newer_change_never_overtakes_an_older_one_waiting_for_its_retry(
+    nrs_a: str, store: Store
+) -> None:
+    """Regression (chaos suite): a change ingested while the customer's previous row was in
+    flight got a row of its own; the old row then failed and waited for its retry while the
+    new one (a leave) was sent first, so the retried create came last and the customer who
+    had left ended in the group. A row now waits while an older row of the same customer
+    waits for its retry."""
+    cfg = config({"t": nrs_target(nrs_a)}, [pipeline("p", "t")])
+    feed = Feed(cfg, store)
+    feed.put([("c1", person(1), {"p"})])
+    with store.transaction() as conn:  # a worker has the create in flight...
+        [old] = ops.claim(conn, "t", "elsewhere:1:run:t", 10, time.time(), 300.0)
+    feed.put([("c1", person(1), set())])  # ...when the customer leaves: a new row
+    with store.transaction() as conn:  # the create failed: retried in a second
+        conn.execute(
+            deliveries.update()
+            .where(deliveries.c.id == old.id)
+            .values(state="failed", attempts=1, due_at=time.time() + 1.0, claim_expires_at=None)
+        )
+    with Deliverer(cfg, store, run_id="next") as deliverer:
+        stats = deliverer.run_all_once(wait_for_retries=10)["t"]
+    assert stats.waiting == 0
+    assert emails(nrs_a) == {}  # created, then left: no contact
+
+
+class FlakyFirstTry:
+    """A per-record target that fails the first upsert it sees and records every call."""
+
+    name = "t"
+    per_record = True
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, str]] = []
+
+    def flush_policy(self) -> None:
+        return None
+
+    def check(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def apply(self, changes: Sequence[Change], ctx: TargetContext) -> list[Outcome]:
+        out = []
+        for change in changes:
+            self.calls.append((change.delivery_id, change.action))
+            if len(self.calls) == 1:
+                out.append(Outcome.retry(change, "503"))
+            else:
+                out.append(Outcome.done(change, change.action, target_id="1"))
+        return out
+
+
+def test_in_one_batch_a_change_waits_behind_the_retry_of_the_one_before(store: Store) -> None:
+    """Regression (chaos suite): a customer's upsert and, in the same batch, its delete; the
+    upsert failed (5xx) and the delete was sent right after, before the upsert's retry, which
+    then re-created the deleted customer. A later change of a customer in the batch is now
+    released unsent when an earlier one is to be retried."""
+    cfg = config({"t": nrs_target("http://nrs.invalid")}, [pipeline("p", "t")])
+    feed = Feed(cfg, store)
+    feed.put([("c1", person(1), {"p"})])
+    with store.transaction() as conn:  # the upsert is in flight when the delete comes
+        assert len(ops.claim(conn, "t", "elsewhere:1:run:t", 10, time.time(), 300.0)) == 1
+    feed.delete("c1")
+    with store.transaction() as conn:  # ...and its claim ends without an answer
+        ops.expire_claims(conn, "t", ["elsewhere:1:run:t"])
+    target = FlakyFirstTry()
+    with Deliverer(cfg, store, run_id="next", targets={"t": target}) as deliverer:
+        stats = deliverer.run_all_once(wait_for_retries=5)["t"]
+    assert stats.waiting == 0
+    assert [action for _, action in target.calls] == ["upsert", "upsert", "delete"]
 
 
 def test_stop_finishes_in_flight_work_and_releases_the_rest(nrs_a: str, store: Store) -> None:

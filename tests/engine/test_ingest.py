@@ -172,3 +172,42 @@ def test_the_inbox_mirrors_the_stream_in_order(world: World) -> None:
         "SELECT operation, entity_type, entity_id FROM inbox WHERE origin = 'stream' ORDER BY id"
     )
     assert inbox == stream_entries(world.sim)
+
+
+ORDERS_OF_MAILABLE = """
+- name: orders
+  target: nrs
+  entity: event
+  event_types: [completedOrder]
+  when: {present: [customer.base.contacts.email]}
+  fields: {email: customer.base.contacts.email}
+"""
+
+
+def test_an_event_before_its_customers_update_in_one_page_sees_the_stored_customer(
+    state_url: str, tmp_path: Path
+) -> None:
+    """Regression (chaos suite): an order followed, in the same page, by an update of its
+    customer was evaluated without the customer (only the batch's customers were looked at,
+    and this one was not there yet), so a `when` on the customer dropped the order."""
+    with served_contacthub() as (sim, served):
+        store = Store(state_url)
+        try:
+            cfg = config(
+                write_config(tmp_path, served.url, state_url, pipelines=ORDERS_OF_MAILABLE)
+            )
+            ingestor = Ingestor(
+                store, source(served), Applier(rules_from_config(cfg)), page_size=50
+            )
+            world = World(sim, served, store, tmp_path, page_size=50)
+            cid = world.create("buyer")
+            ingestor.run_to_end()  # the customer is stored
+            world.event(cid)  # the order, then an update of its customer: one page
+            world.patch(cid, {"base": {"firstName": "Later"}})
+            stale = world.create("other")
+            world.event(stale)
+            ingestor.run_to_end()
+            orders = world.rows("SELECT entity_type FROM deliveries WHERE pipeline = 'orders'")
+            assert orders == [("event",), ("event",)]
+        finally:
+            store.close()

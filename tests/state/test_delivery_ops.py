@@ -62,6 +62,23 @@ def test_claim_takes_due_rows_once_and_skips_a_customer_in_flight(store: Store) 
     assert claim(store) == [later]
 
 
+def test_a_retried_row_is_claimed_before_a_newer_row_of_its_customer(store: Store) -> None:
+    """Regression (chaos suite): claims went by due time, so a newer row of a customer (a
+    delete, due since it was ingested) was claimed in an earlier batch than the customer's
+    older upsert, whose retry came due later, and the upsert re-created the deleted contact.
+    Due rows are claimed oldest first by id, and a row waits while an older row of its
+    customer waits for its retry."""
+    now = time.time()
+    older = add(store, "c1", state="failed", attempts=1, due_at=now + 30)
+    newer = add(store, "c1", action="delete", due_at=now - 10)
+    assert claim(store) == []  # the older row waits for its retry: so does the newer
+    with store.transaction() as conn:
+        conn.execute(deliveries.update().values(due_at=now - 1).where(deliveries.c.id == older))
+    assert claim(store, limit=1) == [older]  # both due: the older first
+    assert claim(store) == []  # the newer waits while the older is in flight
+    assert newer > older
+
+
 def test_an_expired_claim_comes_back_marked_taken_over(store: Store) -> None:
     add(store, "c1")
     assert len(claim(store, lease=0.01)) == 1
@@ -146,6 +163,37 @@ def test_forget_drops_id_map_and_every_membership(store: Store) -> None:
         [row] = ops.claim(conn, "t", "w", 10, time.time(), 60)
         ops.record_outcomes(
             conn, "t", [ops.RowResult(row, "done", "deleted", "c1", forget=True)], time.time(), None
+        )
+        assert conn.execute(select(func.count()).select_from(id_map)).scalar_one() == 0
+        assert conn.execute(select(func.count()).select_from(memberships)).scalar_one() == 0
+
+
+def test_a_forget_after_an_upsert_in_one_batch_leaves_no_membership(store: Store) -> None:
+    """Regression (chaos suite): a batch held a customer's upsert (groups A, B) and then its
+    leave, which deleted the contact (forget). The forget dropped what was stored, but the
+    upsert's memberships of the same batch were written after it, so the next pipeline to
+    write the contact put it back in A and B."""
+    add(store, "c1")
+    add(store, "c1", action="leave")
+    with store.transaction() as conn:
+        upsert, leave = ops.claim(conn, "t", "w", 10, time.time(), 60)
+        ops.record_outcomes(
+            conn,
+            "t",
+            [
+                ops.RowResult(
+                    upsert,
+                    "done",
+                    "updated",
+                    "c1",
+                    target_id="1",
+                    set_id_map=True,
+                    memberships=frozenset({"A", "B"}),
+                ),
+                ops.RowResult(leave, "done", "left", "c1", memberships=frozenset(), forget=True),
+            ],
+            time.time(),
+            None,
         )
         assert conn.execute(select(func.count()).select_from(id_map)).scalar_one() == 0
         assert conn.execute(select(func.count()).select_from(memberships)).scalar_one() == 0

@@ -164,6 +164,46 @@ def test_retry_leaves_the_job_open_and_the_next_delivery_resumes_it(
     assert state(served, http)["executionCount"] == 2 and ctx.jobs == {}
 
 
+def test_newer_rows_wait_while_an_older_import_cannot_be_finished(
+    served: ServedApp, http: httpx.Client
+) -> None:
+    """Regression (chaos suite): an older job of the pipeline could not be finished (its
+    poll got a 5xx) and the newer rows of the batch were imported anyway: before the older
+    rows (the older order of a customer won) and while NP6 still processed the older
+    execution (409, and the rows went dead). They now wait for the older job."""
+    target, ctx = make_target(served, http), MemoryContext()
+    target.apply([order(0)], ctx)  # fields, format and definition cached
+    load(http, served, {"behaviour": {"processing_seconds": 0.5}})
+    target.runner.poll_timeout = 0.05
+    older = [order(1), order(2)]
+    assert {o.status for o in target.apply(older, ctx)} == {"retry"}  # still processing
+    newer = order(3)
+    out = by_id(target.apply([newer], ctx))  # the older job is still processing
+    assert out[newer.delivery_id].status == "retry"
+    assert state(served, http)["executionCount"] == 2
+    target.runner.poll_timeout = 30
+    out = by_id(target.apply([*older, newer], ctx))
+    assert {o.status for o in out.values()} == {"done"}
+    assert state(served, http)["executionCount"] == 3 and ctx.jobs == {}
+
+
+def test_a_start_refused_while_an_execution_processes_is_retried_not_dead(
+    served: ServedApp, http: httpx.Client
+) -> None:
+    """Regression (chaos suite): 409 on ``POST /imports/{id}/executions`` (an execution of
+    the definition is still processing) made every row of the import dead."""
+    target, ctx = make_target(served, http), MemoryContext()
+    target.apply([order(0)], ctx)
+    load(http, served, {"behaviour": {"processing_seconds": 0.5}})
+    [definition] = state(served, http)["imports"]
+    client = Np6Client(http, served.url, KEY)
+    client.upload_source(definition["id"], b"email;orderId\nx@example.com;o\n", "other.csv")
+    client.start_execution(definition["id"], 1234)  # someone else's execution is processing
+    out = target.apply([order(1)], ctx)
+    assert [o.status for o in out] == ["retry"]
+    assert "still processing" in (out[0].error or "")
+
+
 class Crash(Exception):
     """Stands for the process dying at a chosen point."""
 

@@ -31,7 +31,7 @@ from typing import Any
 from ...errors import RetryableError
 from ...http import backoff_delay
 from ..base import TargetContext
-from .client import Np6Client, Np6NotFound
+from .client import Np6ApiError, Np6Client, Np6NotFound
 from .csvfile import Binding, render_csv
 
 __all__ = ["COMPLETED", "ERROR", "JOB_KIND", "ImportGone", "ImportRun", "ImportRunner"]
@@ -170,6 +170,12 @@ class ImportRunner:
             self.client.start_execution(run.import_id, run.binding)
         except Np6NotFound as exc:
             raise ImportGone(str(exc)) from exc
+        except Np6ApiError as exc:
+            if exc.status != 409:
+                raise
+            # an execution of this definition is still processing (NP6 runs one at a time):
+            # a wait, not a verdict on the rows
+            raise RetryableError(f"{exc}: an execution is still processing") from exc
         run.imports += 1
 
     @staticmethod

@@ -123,10 +123,11 @@ class Np6Target:
         # a unicity value imported twice in one apply (several rows, several pipelines' files)
         # is created once, then updated
         self._created_here = set()
+        blocked: dict[str, RetryableError] = {}  # pipelines with an older import unfinished
         try:
             uid = self.unicity_field()
             if self.mode == "import":
-                self._resume_jobs(changes, ctx, answers)
+                self._resume_jobs(changes, ctx, answers, blocked)
         except RetryableError as exc:
             return [removals.retry_outcome(c, exc) for c in changes]
         except Np6ApiError as exc:
@@ -146,7 +147,11 @@ class Np6Target:
         for outcome in removals.delete_targets(self.client, deletes, uid):
             answers[outcome.delivery_id] = outcome
         for pipeline, group in upserts.items():
-            if self.mode == "upsert":
+            if pipeline in blocked:  # newer rows never land before an older import
+                answers.update(
+                    {c.delivery_id: removals.retry_outcome(c, blocked[pipeline]) for c in group}
+                )
+            elif self.mode == "upsert":
                 for change in group:
                     answers[change.delivery_id] = removals.upsert(self.client, change, uid)
             else:
@@ -175,7 +180,13 @@ class Np6Target:
             fields = change.record.fields
             rows.append((change.delivery_id, str(fields[uid]), binding.row(fields)))
         by_id = {c.delivery_id: c for c in changes}
+        failed: RetryableError | None = None  # later chunks never land before an earlier one
         for chunk in chunks(rows, self.max_rows):
+            if failed is not None:
+                answers.update(
+                    {did: removals.retry_outcome(by_id[did], failed) for did, _, _ in chunk}
+                )
+                continue
             with ctx.kv_lock(_lock_key(pipeline)):
                 try:
                     import_id = self._import_id(pipeline, binding, ctx)
@@ -183,10 +194,11 @@ class Np6Target:
                     answers.update(
                         {did: removals.retry_outcome(by_id[did], exc) for did, _, _ in chunk}
                     )
+                    failed = exc
                     continue
                 run = ImportRun.new(import_id, binding.id, list(chunk))
                 job_id = ctx.job_create(pipeline, JOB_KIND, "upload", run.to_data())
-                self._drive(ctx, job_id, "upload", run, pipeline, by_id, answers)
+                failed = self._drive(ctx, job_id, "upload", run, pipeline, by_id, answers)
 
     def _import_id(self, pipeline: str, binding: Binding, ctx: TargetContext) -> int:
         """The pipeline's import definition: from kv, else by name, else created."""
@@ -222,8 +234,9 @@ class Np6Target:
         pipeline: str,
         batch: dict[int, Change],
         answers: _Answers,
-    ) -> None:
-        """Run the job (caller holds the pipeline lock), then answer the batch's rows."""
+    ) -> RetryableError | None:
+        """Run the job (caller holds the pipeline lock), then answer the batch's rows; the
+        error when it must be resumed later."""
         binding = self.binding()
         try:
             try:
@@ -237,12 +250,13 @@ class Np6Target:
             for did in run.ids:
                 if did in batch:
                     answers[did] = removals.retry_outcome(batch[did], exc)
-            return
+            return exc
         except (Np6ApiError, ImportGone) as exc:
             for index in range(len(run.ids)):
                 run.dead.setdefault(str(index), f"NP6 import: {exc}")
             run.queue.clear()
         self._answer(ctx, job_id, run, batch, answers)
+        return None
 
     def _answer(
         self,
@@ -278,10 +292,15 @@ class Np6Target:
             ctx.job_update(job_id, "complete", run.to_data())
 
     def _resume_jobs(
-        self, changes: Sequence[Change], ctx: TargetContext, answers: _Answers
+        self,
+        changes: Sequence[Change],
+        ctx: TargetContext,
+        answers: _Answers,
+        blocked: dict[str, RetryableError],
     ) -> None:
         """Resume or answer open jobs covering ``changes``, and finish the other open jobs of
-        the same pipelines first (so a re-delivered old import never lands after a newer one)."""
+        the same pipelines first (so a re-delivered old import never lands after a newer one);
+        a pipeline whose open job could not be finished now goes to ``blocked``."""
         batch = {c.delivery_id: c for c in changes}
         pipelines = {c.pipeline for c in changes if c.action == "upsert"}
         for job in ctx.jobs_open(JOB_KIND):
@@ -299,8 +318,10 @@ class Np6Target:
                 run = ImportRun.from_data(fresh.data)
                 if fresh.phase == "complete":
                     self._answer(ctx, fresh.id, run, batch, answers)
-                else:
-                    self._drive(ctx, fresh.id, fresh.phase, run, fresh.pipeline, batch, answers)
+                    continue
+                exc = self._drive(ctx, fresh.id, fresh.phase, run, fresh.pipeline, batch, answers)
+                if exc is not None:
+                    blocked.setdefault(fresh.pipeline, exc)
 
 
 def _row_problem(change: Change, uid: str, binding: Binding) -> str | None:

@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -52,6 +53,12 @@ class Nrs360Target:
             if failure.action is Action.STOP:
                 raise AuthError(f"target {self.name!r}: {failure.message}") from None
             raise
+
+    def identity(self, change: Change) -> str | None:
+        """The key a create of ``change`` uses (the engine keeps it before the call)."""
+        if change.action != "upsert" or change.record is None:
+            return None
+        return key_of(contact_body(change.record, []))
 
     def apply(self, changes: Sequence[Change], ctx: TargetContext) -> list[Outcome]:
         return [self._one(change, ctx) for change in changes]
@@ -104,7 +111,10 @@ class Nrs360Target:
                 ):
                     self.groups.invalidate()
                     continue
-                raise
+                out = self._failed(change, failure)
+                # the identity this write used: if it reached 360NRS, a retry finds it there
+                # even when the customer's email or phone changed meanwhile
+                return dataclasses.replace(out, target_key=key_of(body))
         return Outcome.done(
             change,
             detail,
@@ -124,6 +134,9 @@ class Nrs360Target:
                     raise
         if change.resent or self.lookup_first or contact_id is not None:
             found = self._find(body)
+            earlier = identity_body(change.known.target_key)  # what an earlier try sent
+            if found is None and change.resent and earlier and key_of(earlier) != key_of(body):
+                found = self._find(earlier)
             if found is not None:
                 self.client.update_contact(found, body)
                 return found, "updated"
@@ -150,15 +163,20 @@ class Nrs360Target:
 
     def _leave(self, change: Change, ctx: TargetContext) -> Outcome:
         known = change.known
-        if known.target_id is None:
+        contact_id: int | str | None = known.target_id
+        if contact_id is None and change.resent:
+            # an earlier create may have reached 360NRS without its answer reaching us
+            ident = self._identity(change)
+            contact_id = self._find(ident) if ident else None
+        if contact_id is None:
             return Outcome.done(change, "skipped", memberships=frozenset())
         remaining = known.other_pipelines_names(change.pipeline)
         if not remaining:  # 360NRS cannot hold a contact in no group through its API
-            self.client.delete_contact(known.target_id)
+            self.client.delete_contact(contact_id)
             return Outcome.done(change, "left", memberships=frozenset(), forget=True)
         body = {**self._identity(change), "groupsIds": self.groups.ids(remaining, ctx)}
         try:
-            self.client.update_contact(known.target_id, body)
+            self.client.update_contact(contact_id, body)
         except ApiFailure as failure:
             if failure.action is Action.NOT_FOUND:
                 return Outcome.done(change, "left", memberships=frozenset(), forget=True)

@@ -1,0 +1,116 @@
+"""Target jobs (NP6 imports) and the transaction that records their outcomes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from deliver_helpers import SOURCE
+
+from syncer.config import SyncerConfig
+from syncer.engine.apply import Applier, Incoming, rules_from_config
+from syncer.engine.deliver import Deliverer
+from syncer.sandbox.np6 import Np6Simulator
+from syncer.sandbox.serve import ServedApp
+from syncer.state import delivery_ops as ops
+from syncer.state.store import Store
+
+
+@pytest.fixture
+def np6() -> Iterator[str]:
+    with ServedApp(Np6Simulator(api_key="k").asgi()) as served:
+        httpx.post(
+            served.url + "/_sandbox/load", json={"behaviour": {"processing_seconds": 0.1}}
+        ).raise_for_status()
+        yield served.url
+
+
+def np6_config(url: str) -> SyncerConfig:
+    return SyncerConfig.model_validate(
+        {
+            "version": 1,
+            "source": SOURCE,
+            "targets": {
+                "np6": {
+                    "type": "np6",
+                    "base_url": url,
+                    "api_key": "k",
+                    "import": {"binding": 1234, "flush_every": "1s"},
+                }
+            },
+            "pipelines": [
+                {
+                    "name": "orders",
+                    "target": "np6",
+                    "entity": "event",
+                    "fields": {"1001": "properties.email", "1002": "properties.orderId"},
+                }
+            ],
+        }
+    )
+
+
+def feed_orders(cfg: SyncerConfig, store: Store, n: int) -> None:
+    items = []
+    for i in range(n):
+        doc: dict[str, Any] = {
+            "id": f"e{i}",
+            "customerId": f"c{i}",
+            "type": "completedOrder",
+            "properties": {"email": f"u{i}@example.com", "orderId": f"o{i}"},
+        }
+        items.append(Incoming("stream", "event", "CREATE", doc, orjson.dumps(doc).decode(), 1, i))
+    with store.transaction() as conn:
+        Applier(rules_from_config(cfg)).apply(conn, "s", items)
+
+
+def test_a_finished_import_is_kept_until_its_outcomes_are_recorded(
+    np6: str, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression (chaos suite): the NP6 target finished (deleted) its import job as soon as
+    every row had an answer, before the engine recorded those answers. A process killed in
+    between left the rows claimed and the job gone: the rows came back and were imported
+    again, after newer imports, so NP6 ended with older data. The job is now dropped in the
+    transaction that records the outcomes."""
+    cfg = np6_config(np6)
+    feed_orders(cfg, store, 5)
+    real = ops.record_outcomes
+
+    def crash(*args: Any, **kw: Any) -> None:
+        raise RuntimeError("killed before the commit")
+
+    monkeypatch.setattr(ops, "record_outcomes", crash)
+    with Deliverer(cfg, store, run_id="killed") as deliverer:
+        worker = deliverer.worker("np6")
+        with pytest.raises(RuntimeError):
+            worker.drain(force_flush=True)
+    monkeypatch.setattr(ops, "record_outcomes", real)
+    assert [j.phase for j in store.jobs_open("np6", "np6-import")] == ["complete"]
+    with store.transaction() as conn:  # the dead process's claims end
+        ops.expire_claims(conn, "np6", [worker.worker_id])
+    with Deliverer(cfg, store, run_id="restarted") as deliverer:
+        stats = deliverer.run_all_once()["np6"]
+    assert (stats.done, stats.waiting) == (5, 0)
+    assert store.jobs_open("np6", "np6-import") == []
+    state = httpx.get(np6 + "/_sandbox/state").json()
+    assert state["executionCount"] == 1
+    assert len(state["targets"]) == 5
+
+
+def test_a_file_target_takes_back_rows_whose_claim_expired(np6: str, store: Store) -> None:
+    """Regression (chaos suite): a flush-policy target (NP6 imports) counted only pending and
+    failed rows to decide whether to flush, so rows left ``in_flight`` by a dead worker were
+    never claimed again unless newer rows came due with them."""
+    cfg = np6_config(np6)
+    feed_orders(cfg, store, 3)
+    with store.transaction() as conn:  # a worker claims for 10 ms and dies
+        assert len(ops.claim(conn, "np6", "gone", 10, time.time(), 0.01)) == 3
+    time.sleep(0.05)
+    with Deliverer(cfg, store, run_id="next") as deliverer:
+        stats = deliverer.run_all_once()["np6"]
+    assert (stats.done, stats.waiting) == (3, 0)
+    assert len(httpx.get(np6 + "/_sandbox/state").json()["targets"]) == 3
