@@ -156,3 +156,17 @@ def test_a_backfill_for_one_pipeline_resends_known_customers_to_it_only(
             ).all()
         assert [tuple(r) for r in rows] == [(pipeline, 40)]
         store.close()
+
+
+def test_since_scans_only_customers_updated_since_the_date(sqlite_url: str, tmp_path: Path) -> None:
+    with served_contacthub(max_page_size=1000) as (sim, served):
+        load(sim, 2_000)
+        customers = sim.workspaces[WS].customers
+        dates = sorted(c["updatedAt"] for c in customers.values())
+        since = dates[len(dates) // 2]
+        store = Store(sqlite_url)
+        result = make(served, store, tmp_path, page_size=1000, since=since).run()
+        expected = {cid for cid, c in customers.items() if c["updatedAt"] >= since}
+        assert result.finished and 0 < len(expected) < len(customers)
+        assert set(stored(store)) == expected
+        store.close()
