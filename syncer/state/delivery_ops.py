@@ -44,6 +44,21 @@ class ClaimedRow:
     taken_over: bool  # the previous claim expired without an outcome (a worker crashed)
     last_error: str | None
 
+    @classmethod
+    def from_row(cls, r: Any, taken_over: bool) -> ClaimedRow:
+        """From a ``deliveries`` result row."""
+        return cls(
+            r.id,
+            r.pipeline,
+            r.target,
+            r.entity_type,
+            r.entity_id,
+            r.action,
+            int(r.attempts),
+            taken_over,
+            r.last_error,
+        )
+
 
 @dataclass(frozen=True)
 class Entity:
@@ -149,20 +164,7 @@ def claim(
         .where(d.c.id.in_([r.id for r in rows]))
         .values(state="in_flight", claimed_by=worker, claim_expires_at=now + lease, updated_at=now)
     )
-    return [
-        ClaimedRow(
-            r.id,
-            r.pipeline,
-            r.target,
-            r.entity_type,
-            r.entity_id,
-            r.action,
-            int(r.attempts),
-            r.claimed_by is not None,
-            r.last_error,
-        )
-        for r in rows
-    ]
+    return [ClaimedRow.from_row(r, taken_over=r.claimed_by is not None) for r in rows]
 
 
 def live_claimers(conn: Connection, target: str, now: float) -> list[str]:

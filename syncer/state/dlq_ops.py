@@ -35,20 +35,7 @@ def open_rows(conn: Connection, pipeline: str | None = None) -> list[ClaimedRow]
     query = select(d).where(d.c.state.in_(OPEN_STATES)).order_by(d.c.due_at, d.c.id)
     if pipeline:
         query = query.where(d.c.pipeline == pipeline)
-    return [
-        ClaimedRow(
-            r.id,
-            r.pipeline,
-            r.target,
-            r.entity_type,
-            r.entity_id,
-            r.action,
-            int(r.attempts),
-            False,
-            r.last_error,
-        )
-        for r in conn.execute(query)
-    ]
+    return [ClaimedRow.from_row(r, taken_over=False) for r in conn.execute(query)]
 
 
 def dlq_list(conn: Connection, pipeline: str | None = None, limit: int = 1000) -> list[DeadRow]:
