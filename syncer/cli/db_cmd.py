@@ -6,10 +6,8 @@ from pathlib import Path
 
 import typer
 
-from ..config.loader import load_config, resolve_config_path
 from ..state import db
-from ..state.store import Store
-from .common import EXIT_CANNOT_START, ConfigOption, clean_errors, fail
+from .common import EXIT_CANNOT_START, ConfigOption, clean_errors, fail, load, open_store
 
 
 def register(app: typer.Typer) -> None:
@@ -19,8 +17,7 @@ def register(app: typer.Typer) -> None:
     @clean_errors
     def upgrade(config: Path | None = ConfigOption) -> None:
         """Create or migrate the state database to the newest schema."""
-        cfg = load_config(resolve_config_path(str(config) if config else None))
-        store = Store(cfg.state.url, migrate=True)
+        store = open_store(load(config), migrate=True)
         typer.echo(f"state database at schema revision {db.current_revision(store.engine)}")
         store.close()
 
@@ -28,8 +25,7 @@ def register(app: typer.Typer) -> None:
     @clean_errors
     def check(config: Path | None = ConfigOption) -> None:
         """Exit 0 when the schema is current, 3 otherwise."""
-        cfg = load_config(resolve_config_path(str(config) if config else None))
-        store = Store(cfg.state.url, migrate=False)
+        store = open_store(load(config), migrate=False)
         current = db.current_revision(store.engine)
         store.close()
         if current != db.head_revision():

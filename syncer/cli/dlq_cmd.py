@@ -13,11 +13,11 @@ from pathlib import Path
 
 import typer
 
-from ..config import SyncerConfig, load_config, resolve_config_path
+from ..config import SyncerConfig
 from ..engine.planner import PLAN_KINDS, plan_pending
 from ..state import dlq_ops
 from ..state.store import Store
-from .common import ConfigOption, clean_errors
+from .common import ConfigOption, clean_errors, load, open_store
 
 __all__ = ["register"]
 
@@ -25,8 +25,8 @@ PipelineOption = typer.Option(None, "--pipeline", "-p", help="Only this pipeline
 
 
 def _store(config: Path | None) -> tuple[Store, SyncerConfig]:
-    cfg = load_config(resolve_config_path(str(config) if config else None))
-    return Store(cfg.state.url), cfg
+    cfg = load(config)
+    return open_store(cfg), cfg
 
 
 @clean_errors

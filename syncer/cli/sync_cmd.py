@@ -18,16 +18,13 @@ import httpx
 import typer
 from rich.console import Console
 
-from ..config.loader import load_config, resolve_config_path
 from ..config.models import SyncerConfig
-from ..config.secrets import secret_values
 from ..engine.backfill import BackfillProgress
 from ..errors import StateError, SyncerError
-from ..logs import add_secrets
 from ..source.contacthub import ContacthubClient
 from ..state import ingest_ops as ops
 from ..state.store import Store
-from .common import EXIT_FAILED_RECORDS, ConfigOption, clean_errors, fail
+from .common import EXIT_FAILED_RECORDS, ConfigOption, clean_errors, fail, load, open_store
 from .status_view import render_status
 
 __all__ = ["register", "source_client"]
@@ -57,12 +54,15 @@ def _session(config: Path | None, *, exclusive: bool) -> Iterator[_Session]:
     """Config, store (and, when ``exclusive``, the SQLite process lock) and source client."""
     from ..engine.leader import ProcessLock
 
-    cfg = load_config(resolve_config_path(str(config) if config else None))
-    add_secrets(secret_values(cfg))
+    cfg = load(config)
     lock = ProcessLock(cfg.state.url)
     if exclusive:
         lock.acquire()
-    store = Store(cfg.state.url)
+    try:
+        store = open_store(cfg)
+    except BaseException:
+        lock.release()
+        raise
     stop = threading.Event()
     client = source_client(cfg, stop)
     try:

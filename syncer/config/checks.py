@@ -6,19 +6,24 @@ templates are compiled, and secrets are checked to come from the environment.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import unquote
 
 from pydantic import BaseModel
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from syncer.config.contacthub import KNOWN_CONSENTS, PATH_RE
-from syncer.config.envexpand import Expansion
+from syncer.config.envexpand import Expansion, expand
 from syncer.config.issues import KeyPath
 from syncer.config.models import PipelineConfig
 from syncer.config.secrets import iter_secrets
 from syncer.config.target_rules import RULES, TargetRules
 from syncer.mapping.templates import is_template, template_problems
 
-__all__ = ["check_pipelines", "check_secrets"]
+__all__ = ["check_pipelines", "check_secrets", "check_state_url"]
 
 Issues = list[tuple[KeyPath, str]]
 
@@ -180,3 +185,44 @@ def check_secrets(sections: Iterable[tuple[KeyPath, BaseModel]], expansion: Expa
                 names = ", ".join(r.name for r in refs)
                 issues.append((path, f"secret is empty (environment variable {names} is empty)"))
     return issues
+
+
+# the user-info password of a state.url as written in the file, ${...} references included
+_TEMPLATE_PASSWORD = re.compile(r"^[\w+]+://[^:/@]*:(?P<password>(?:\$\{[^}]*\}|[^@])*)@")
+
+
+def check_state_url(data: Any, expanded: Any, env: Mapping[str, str]) -> Issues:
+    """A password put in ``state.url`` through ``${VAR}`` must stay the URL's password once
+    expanded: a value holding ``@``, ``/``, ``:``, ``?`` or ``#`` would end it early, and the
+    rest of the password would be read as host, port or database (and shown in connection
+    errors). Such a value must be percent-encoded. The value is never repeated."""
+    template = _get(data, "state", "url")
+    url = _get(expanded, "state", "url")
+    if not isinstance(template, str) or not isinstance(url, str):
+        return []
+    written = _TEMPLATE_PASSWORD.match(template)
+    if written is None or "${" not in written.group("password"):
+        return []
+    intended = expand(written.group("password"), env).data
+    try:
+        actual = make_url(url).password
+    except (ArgumentError, ValueError):
+        actual = None  # reported by the model's own check
+    if isinstance(intended, str) and actual is not None and actual == unquote(intended):
+        return []
+    names = ", ".join(sorted(set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)", template))))
+    return [
+        (
+            ("state", "url"),
+            f"the password given through ${{{names}}} does not stay the URL's password once "
+            "expanded: percent-encode the characters @ / : ? # % in it (e.g. @ as %40)",
+        )
+    ]
+
+
+def _get(data: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from syncer.config.checks import check_pipelines, check_secrets
+from syncer.config.checks import check_pipelines, check_secrets, check_state_url
 from syncer.config.envexpand import expand
 from syncer.config.issues import ConfigError, ConfigIssue, KeyPath, format_path
 from syncer.config.models import (
@@ -115,8 +115,10 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Synce
         raise ConfigError(file, [ConfigIssue("", f"top level must be a mapping, not a {kind}")])
 
     issues: list[tuple[KeyPath, str]] = [((), message) for message in duplicates]
-    expansion = expand(data, os.environ if env is None else env)
+    environ = os.environ if env is None else env
+    expansion = expand(data, environ)
     issues += expansion.issues
+    issues += check_state_url(data, expansion.data, environ)
     cfg: SyncerConfig | None = None
     try:
         cfg = SyncerConfig.model_validate(expansion.data)

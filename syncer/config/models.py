@@ -9,12 +9,22 @@ templates compile, secrets come from the environment) live in :mod:`.checks`.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Iterator
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from syncer.config.secrets import url_passwords
 from syncer.config.types import Duration, Rate
 
 __all__ = [
@@ -37,6 +47,13 @@ __all__ = [
 Scalar = str | int | float | bool | None
 
 
+def hide_url_passwords(url: str) -> str:
+    """``url`` with every password it carries (user info, ``?password=``) as ``***``."""
+    for secret in sorted(url_passwords(url), key=len, reverse=True):
+        url = url.replace(secret, "***")
+    return url
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -49,6 +66,16 @@ class StateConfig(_Model):
         min_length=1,
         description="SQLAlchemy URL of the state store: sqlite:///path or postgresql+psycopg://…",
     )
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        """``repr()`` shows the URL with its password hidden (like a ``SecretStr``)."""
+        for name, value in super().__repr_args__():
+            yield name, (hide_url_passwords(value) if name == "url" else value)
+
+    @field_serializer("url", when_used="json")
+    def _url_without_password(self, value: str) -> str:
+        """JSON dumps of a config never hold the password (a Python dump keeps it)."""
+        return hide_url_passwords(value)
 
     @field_validator("url")
     @classmethod

@@ -12,19 +12,42 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from ..errors import StateError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 READ_ONLY = "syncer_read_only"  # execution option: this connection only reads
+
+
+# query parameters of a URL that hold a secret (libpq: password, sslpassword)
+_SECRET_PARAM = re.compile(r"password|secret|token", re.IGNORECASE)
+
+
+def redacted_url(url: str) -> str:
+    """``url`` fit for a message: the user-info password and secret query parameters
+    (``?password=``) replaced by ``***``; host, port, database and user kept."""
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return "(unparseable URL, not shown)"
+    shown = parsed.render_as_string(hide_password=True)
+    base, sep, query = shown.partition("?")
+    if not sep:
+        return shown
+    pairs = []
+    for pair in query.split("&"):
+        key, eq, _ = pair.partition("=")
+        pairs.append(f"{key}{eq}***" if eq and _SECRET_PARAM.search(unquote(key)) else pair)
+    return f"{base}?{'&'.join(pairs)}"
 
 
 def is_sqlite(url: str) -> bool:

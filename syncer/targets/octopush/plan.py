@@ -12,6 +12,22 @@ Keys: the contact key is the E.164 phone. The key used before is
 ``known.memberships[pipeline]``. A phone change leaves every old list under the old number and
 joins under the new one; a list change leaves the old list. A list still held by another
 pipeline of this customer under the same number is not left.
+
+Adds whose answer was lost. ``contact/create`` may have put the number in the list although
+its answer never came (lost response, process killed): syncer then has no confirmed contact
+(``known.target_id`` is None) and no memberships, and a re-send mapped from a newer version of
+the customer (another phone, another list) would add the new number and leave the old one in
+the list for good. So the identity of an add, ``"<phone> <list>"`` (:func:`identity_key`), is
+kept in the id map (noted by the engine before the call through ``OctopushTarget.identity``,
+and returned with a retry): while ``known.target_id`` is None, ``known.target_key`` is that
+unconfirmed add (:func:`unconfirmed_add`). A re-send treats it as what the customer may be in:
+the old number leaves the old list (and this change's list) when the phone changed, and the
+old list when only the list changed; a ``leave``/``delete`` removes it too. Octopush has no
+read call (DIGEST 3.5), so the removal is blind; removing a number that is not in the list is
+a no-op (204). Decision: the old number only *leaves the lists*; it is never deleted from the
+account, because ``contact/create`` is an upsert and syncer cannot know whether that number
+was on the account (in other lists, added by hand) before the lost add. The same holds for an
+ordinary phone change.
 """
 
 from __future__ import annotations
@@ -24,7 +40,16 @@ import phonenumbers
 from ..base import Change, Known, Outcome
 from .client import MAX_LIST_NAME, MAX_TAG
 
-__all__ = ["CONTACT_KEYS", "ChangePlan", "Join", "Leave", "normalise_phone", "plan_change"]
+__all__ = [
+    "CONTACT_KEYS",
+    "ChangePlan",
+    "Join",
+    "Leave",
+    "identity_key",
+    "normalise_phone",
+    "plan_change",
+    "unconfirmed_add",
+]
 
 CONTACT_KEYS = ("first_name", "last_name", "param1", "param2", "param3", "param4", "param5")
 
@@ -87,9 +112,46 @@ def normalise_phone(raw: Any) -> str | None:
     return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
 
 
+def identity_key(phone: str, list_name: str) -> str:
+    """The id map key of an add: ``"<E.164 phone> <list name>"`` (a phone has no space)."""
+    return f"{phone} {list_name}"
+
+
+def _phone_of(key: str | None) -> str | None:
+    """The phone of an id map key: a bare phone, or the phone of an :func:`identity_key`."""
+    if not key:
+        return None
+    return key.split(" ", 1)[0] or None
+
+
+def unconfirmed_add(known: Known) -> tuple[str, str | None] | None:
+    """``(phone, list or None)`` of an add that may have reached Octopush unconfirmed: the
+    id map holds a key but no contact id (see the module docstring); else None."""
+    if known.target_id is not None or not known.target_key:
+        return None
+    phone, _, list_name = known.target_key.partition(" ")
+    if not phone:
+        return None
+    return phone, list_name or None
+
+
 def _old_key(change: Change) -> str | None:
     known = change.known
-    return known.member_keys.get(change.pipeline) or known.target_key
+    return known.member_keys.get(change.pipeline) or _phone_of(known.target_key)
+
+
+def _old_lists(change: Change, current: str | None) -> frozenset[str]:
+    """This pipeline's lists before the change, plus those an unconfirmed add may have
+    joined (its list, and ``current``, this change's list, in case the add was this
+    pipeline's while the id map kept another pipeline's identity)."""
+    lists = set(change.known.memberships.get(change.pipeline, frozenset()))
+    earlier = unconfirmed_add(change.known)
+    if earlier is not None:
+        if earlier[1]:
+            lists.add(earlier[1])
+        if current:
+            lists.add(current)
+    return frozenset(lists)
 
 
 def _shared(known: Known, pipeline: str, list_name: str, phone: str) -> bool:
@@ -97,7 +159,7 @@ def _shared(known: Known, pipeline: str, list_name: str, phone: str) -> bool:
     for other, names in known.memberships.items():
         if other == pipeline or list_name not in names:
             continue
-        if (known.member_keys.get(other) or known.target_key) == phone:
+        if (known.member_keys.get(other) or _phone_of(known.target_key)) == phone:
             return True
     return False
 
@@ -149,7 +211,7 @@ def _plan_upsert(change: Change) -> ChangePlan:
         )
         return plan
     old_key = _old_key(change)
-    old_lists = change.known.memberships.get(change.pipeline, frozenset())
+    old_lists = _old_lists(change, name)
     if old_key and old_key != phone:
         plan.leaves = _leaves(change, old_key, old_lists)
     else:
@@ -166,7 +228,7 @@ def _plan_leave(change: Change, detail: str) -> ChangePlan:
     key = _old_key(change)
     if key is None and record is not None:
         key = normalise_phone(record.fields.get("phone_number"))
-    lists = change.known.memberships.get(change.pipeline, frozenset())
+    lists = _old_lists(change, record.list_name if record is not None else None)
     if not lists and record is not None and record.list_name:
         lists = frozenset({record.list_name})
     plan.key = key

@@ -17,6 +17,11 @@ costs one more call, once.
 
 Several changes of one customer and pipeline in one batch are applied in rounds, in delivery
 order, each round seeing the memberships the previous one produced.
+
+An add whose answer is lost may still have put the number in the list: :meth:`identity` gives
+the engine the add's ``"<phone> <list>"`` to keep in the id map before the call, and a retried
+add answers it as ``target_key`` too, so a re-send after a phone or list change removes the
+number from the list it may be in (see :mod:`.plan`).
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ import httpx
 from ...errors import RateLimited, RetryableError
 from ..base import Change, FlushPolicy, Known, Outcome, TargetContext, chunks
 from .client import MAX_DELETE, OctopushApiError, OctopushClient
-from .plan import ChangePlan, Join, plan_change
+from .plan import ChangePlan, Join, identity_key, plan_change
 
 if TYPE_CHECKING:
     from ...config.models import OctopushTargetConfig
@@ -94,6 +99,13 @@ class OctopushTarget:
     def close(self) -> None:
         """Nothing to release: the HTTP client belongs to the engine."""
 
+    def identity(self, change: Change) -> str | None:
+        """The key an add of ``change`` uses, ``"<phone> <list>"`` (the engine keeps it
+        before the call, so a re-send knows where a lost add may have put the number)."""
+        if change.action != "upsert":
+            return None
+        return _join_key(plan_change(change))
+
     # -- apply -------------------------------------------------------------------------------
     def apply(self, changes: Sequence[Change], ctx: TargetContext) -> list[Outcome]:
         """Apply ``changes``; one outcome each. Raises only :class:`~syncer.errors.AuthError`."""
@@ -125,7 +137,11 @@ class OctopushTarget:
             if plan.final is not None:
                 outcomes.append(plan.final)
             elif did in failed:
-                outcomes.append(failed[did].outcome(plan.change))
+                outcome = failed[did].outcome(plan.change)
+                key = _join_key(plan) if outcome.status == "retry" else None
+                if key is not None:  # the add may be there: the identity it used
+                    outcome = dataclasses.replace(outcome, target_key=key)
+                outcomes.append(outcome)
             else:
                 outcomes.append(plan.success(statuses.get(did)))
         return outcomes
@@ -246,6 +262,13 @@ class OctopushTarget:
                 list_name, tag, items[half:], ctx, relisted
             )
         return [by_phone.get(join.phone, "updated") for join, _ in items]
+
+
+def _join_key(plan: ChangePlan) -> str | None:
+    """:func:`~.plan.identity_key` of the plan's add, if it has one."""
+    if plan.final is not None or not plan.joins:
+        return None
+    return identity_key(plan.joins[0].phone, plan.joins[0].list_name)
 
 
 def _carry_over(later: list[Change], results: list[Outcome], done: list[Change]) -> list[Change]:
