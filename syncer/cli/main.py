@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from .. import __version__, logs
+from .. import __version__, logs, runtime
 
 app = typer.Typer(
     name="syncer",
@@ -22,6 +22,7 @@ def _root(
         None, "--log-json/--log-console", help="Default: JSON off a TTY."
     ),
 ) -> None:
+    runtime.tune_gc()
     try:
         logs.configure(log_level, json=log_json)
     except ValueError as exc:

@@ -179,7 +179,9 @@ class _Batch:
         self.versions = ops.entity_versions(conn, "customer", customers)
         self.known_events = set(ops.entity_versions(conn, "event", events))
         self.suppressed = ops.suppressed(conn, customers | event_customers)
-        self.matched = ops.current_matches(conn, customers) if applier.customer_rules else set()
+        self.matched = ops.current_matches(
+            conn, [r.name for r in applier.customer_rules], customers
+        )
         self.matched_before = set(self.matched)
         self.open = ops.open_customer_deliveries(conn, customers)
         self.stored_docs: dict[str, str] = {}

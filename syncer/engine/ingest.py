@@ -6,9 +6,10 @@ finds it moved), and the :class:`~syncer.engine.apply.Applier` records the page 
 entities, matches, suppression, deliveries). A crash anywhere leaves either the whole page
 applied with its offset, or nothing: no update is lost and none is applied twice.
 
-While one page is written, the next one is already being fetched (one page of read-ahead in a
-helper thread), so reading and writing overlap; the read-ahead is dropped if the page's
-transaction does not commit. Customers that events need and the inbox does not hold are
+While one page is written, the next one is already being fetched and turned into documents
+(one page of read-ahead in a helper thread, which runs while SQLite works without the GIL), so
+reading and writing overlap; the read-ahead is dropped if the page's transaction does not
+commit. Customers that events need and the inbox does not hold are
 fetched before the transaction (cached for the run), so no network call runs inside it.
 """
 
@@ -31,6 +32,9 @@ from .apply import Applier, ApplyStats, Incoming
 
 _KINDS = {"CUSTOMER": "customer", "EVENT": "event"}
 KNOWN_CUSTOMERS_MAX = 500_000
+
+
+_Fetched = tuple[UpdatesPage, list[Incoming]]
 
 
 class _OffsetMoved(Exception):
@@ -93,11 +97,9 @@ class Ingestor:
             ThreadPoolExecutor(1, thread_name_prefix="ingest-read-ahead") as pool,
         ):
             self._conn = conn
-            pending: Future[UpdatesPage] | None = pool.submit(
-                self.client.updates, result.offset, self.page_size
-            )
+            pending: Future[_Fetched] | None = pool.submit(self._fetch, result.offset)
             while pending is not None:
-                page = pending.result()
+                page, items = pending.result()
                 pending = None
                 if page.next_offset <= result.offset:
                     if page.updates:
@@ -113,9 +115,9 @@ class Ingestor:
                 more = full and not self.stop.is_set()
                 more = more and (max_pages is None or result.pages + 1 < max_pages)
                 if more:
-                    pending = pool.submit(self.client.updates, page.next_offset, self.page_size)
+                    pending = pool.submit(self._fetch, page.next_offset)
                 try:
-                    self._write_page(page, result)
+                    self._write_page(page, items, result)
                 except _OffsetMoved:
                     self.log.warning(
                         "offset moved by another writer; stopping this run", expected=result.offset
@@ -128,9 +130,14 @@ class Ingestor:
                     result.reason = "stopped" if self.stop.is_set() else "max_pages"
         return result
 
-    def _write_page(self, page: UpdatesPage, result: IngestResult) -> None:
+    def _fetch(self, offset: int) -> _Fetched:
+        """The page at ``offset`` and its documents (in the read-ahead thread)."""
+        page = self.client.updates(offset, self.page_size)
+        return page, self._items(page, offset)
+
+    def _write_page(self, page: UpdatesPage, items: list[Incoming], result: IngestResult) -> None:
         old = result.offset
-        items = self._items(page, old)
+        items = self._fetched_customers(items, old) + items
         if self.on_page is not None:
             self.on_page()
         with self._conn.begin():
@@ -162,7 +169,7 @@ class Ingestor:
                 )
                 raw = dumps(update).decode()
                 append(Incoming("stream", "unknown", "UNKNOWN", {}, raw, offset, position))
-        return self._fetched_customers(items, offset) + items
+        return items
 
     def _fetched_customers(self, items: list[Incoming], offset: int) -> list[Incoming]:
         """Customers that events of this page need and nobody has stored (fetched, cached)."""

@@ -148,10 +148,17 @@ def suppressed(conn: Connection, ids: Collection[str]) -> set[str]:
     return {r[0] for r in rows}
 
 
-def current_matches(conn: Connection, ids: Collection[str]) -> set[tuple[str, str]]:
-    """``(pipeline, customer id)`` pairs selected now, among ``ids``."""
-    rows = _select_in(conn, "SELECT pipeline, entity_id FROM matches WHERE entity_id", ids)
-    return {(r[0], r[1]) for r in rows}
+def current_matches(
+    conn: Connection, pipelines: Iterable[str], ids: Collection[str]
+) -> set[tuple[str, str]]:
+    """``(pipeline, customer id)`` pairs selected now, among ``pipelines`` x ``ids``.
+
+    One query per pipeline, each a primary-key lookup (the table has no other index)."""
+    out: set[tuple[str, str]] = set()
+    for pipeline in pipelines:
+        sql = "SELECT pipeline, entity_id FROM matches WHERE pipeline = ? AND entity_id"
+        out.update((r[0], r[1]) for r in _select_in(conn, sql, ids, pipeline))
+    return out
 
 
 def open_customer_deliveries(conn: Connection, ids: Collection[str]) -> dict[tuple[str, str], int]:

@@ -65,7 +65,7 @@ inbox = Table(
     Column("payload", Text, nullable=False),
     Column("received_at", Float, nullable=False),
 )
-Index("ix_inbox_entity", inbox.c.entity_type, inbox.c.entity_id)
+# no index by entity: nothing reads the inbox that way, and each index costs every update
 Index("ix_inbox_page", inbox.c.stream, inbox.c.page_offset, inbox.c.position)
 
 entities = Table(
@@ -86,8 +86,9 @@ matches = Table(
     metadata,
     Column("pipeline", String(100), primary_key=True),
     Column("entity_id", String(100), primary_key=True),
+    # On SQLite the table is its key's B-tree (one insert per row); ingest reads it by key.
+    sqlite_with_rowid=False,
 )
-Index("ix_matches_entity", matches.c.entity_id)
 
 suppression = Table(
     "suppression",

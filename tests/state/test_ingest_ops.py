@@ -49,11 +49,12 @@ def test_batch_lookups_take_thousands_of_ids(state_url: str) -> None:
         ops.upsert_newer_entities(conn, [entity(i, 0, "") for i in ids[::2]])
         ops.suppress(conn, ids[:3], "deleted", 1.0)
         ops.suppress(conn, ids[:3], "deleted", 2.0)  # idempotent
-        ops.add_matches(conn, [("p", i) for i in ids[:10]])
+        ops.add_matches(conn, [("p", i) for i in ids[:10]] + [("q", ids[1])])
         ops.remove_matches(conn, [("p", ids[0])])
         assert len(ops.entity_versions(conn, "customer", ids)) == 2500
         assert ops.suppressed(conn, ids) == set(ids[:3])
-        assert len(ops.current_matches(conn, ids)) == 9
+        assert len(ops.current_matches(conn, ["p"], ids)) == 9
+        assert ops.current_matches(conn, ["q", "gone"], ids) == {("q", ids[1])}
     store.close()
 
 
