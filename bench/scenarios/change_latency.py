@@ -4,7 +4,8 @@ The daemon runs as a subprocess with ``poll_interval: 1s``. After the first sync
 each change sets a customer's ``base.firstName`` through the Contacthub API; a watcher polls
 the 360NRS simulator's state every 20 ms until that contact carries the new name. Changes are
 sequential, spaced by a random pause so they land at every phase of the poll cycle.
-Target: p95 <= poll interval + 1 s.
+Target: p95 <= poll interval + 1 s. (The daemon wakes the target's delivery job when a poll
+committed deliveries, so a change waits for the next poll, not also for a delivery tick.)
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ POLL = 1.0
 METRICS = (
     Metric("change -> 360NRS p50", "s"),
     Metric("change -> 360NRS p95", "s", (Check("value", "<=", POLL + 1.0),)),
+    Metric("change -> 360NRS max", "s"),
 )
 
 
@@ -106,6 +108,7 @@ def run(ctx: Context) -> list[Row]:
     rows = [
         METRICS[0].row(NAME, value=p50, floor=POLL, floor_label="poll interval", samples=latencies),
         METRICS[1].row(NAME, value=p95, floor=POLL, floor_label="poll interval"),
+        METRICS[2].row(NAME, value=max(latencies), floor=POLL, floor_label="poll interval"),
     ]
     rows[0].notes.append(
         f"{len(latencies)} sequential changes; max {max(latencies):.2f} s; daemon exit code {code}"

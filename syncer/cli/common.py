@@ -61,13 +61,15 @@ def open_store(cfg: SyncerConfig, *, migrate: bool = True) -> Store:
     naming ``state.url`` with its password hidden (host, port, database and user shown)."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from ..state.db import redacted_url
+    from ..state.db import is_sqlite, redacted_url
     from ..state.store import Store
 
     where = f"state.url {redacted_url(cfg.state.url)}"
     try:
         return Store(cfg.state.url, migrate=migrate)
     except StateError as exc:
+        if is_sqlite(cfg.state.url):
+            raise  # the message already names the database file, and a file has no password
         raise StateError(f"{exc} ({where})") from None
     except SQLAlchemyError as exc:
         raise StateError(f"cannot use the state database ({where}): {db_error(exc)}") from None

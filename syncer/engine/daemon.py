@@ -1,8 +1,19 @@
 """``syncer run``: "sync once" on a schedule (APScheduler 3, ``BlockingScheduler``).
 
 Jobs: one ingest job for the source (every ``source.poll_interval``) and one delivery job per
-target (every ``deliver_interval``), each ``max_instances=1`` and ``coalesce=True``. Every job
-writes a heartbeat row (``syncer health`` reads them).
+target (every ``deliver_interval``), with ``coalesce=True``; the ingest job has
+``max_instances=1``, delivery jobs see "Wake-up". Every job writes a heartbeat row (``syncer
+health`` reads them).
+
+Wake-up: an ingest run that committed new (or reopened) deliveries wakes the targets' delivery
+jobs at once instead of leaving the rows to the next delivery tick, so a change reaches its
+target about one poll after it was made. One run of a target's delivery job delivers at a time
+(a per-target flag, not APScheduler's instance count): a delivery job woken while it delivers
+claims once more before it ends instead of starting again. Delivery jobs allow two APScheduler
+instances so that a wake-up coming just after a run released the flag, while APScheduler still
+counts that run, is started and not refused; a run that finds the flag taken (a tick during a
+long run) returns at once. The ticks stay: they deliver retries that fall due and, on a
+follower (which does not ingest), everything.
 
 Leadership: the ingest job polls only while it holds the stream's lease, renewed as it goes
 and kept between ticks; a second ``syncer run`` on the same PostgreSQL database finds the lease
@@ -23,6 +34,7 @@ rolled back.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 import time
@@ -31,6 +43,7 @@ from datetime import UTC, datetime
 from types import FrameType
 from typing import Any
 
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -84,6 +97,11 @@ class Daemon:
         self.counts: dict[str, Any] = {"ingest_pages": 0, "ingest_updates": 0, "delivered": {}}
         self._running = 0
         self._idle = threading.Condition()
+        # Delivery wake-ups (module docstring), guarded by _wake_lock: targets whose delivery
+        # job delivers now (one run per target), and targets woken since their last claim.
+        self._wake_lock = threading.Lock()
+        self._delivering: set[str] = set()
+        self._woken: set[str] = set()
         self.log = get_logger(component="daemon", owner=self.owner, run_id=self.run_id)
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -182,11 +200,12 @@ class Daemon:
                 seconds=self.deliver_interval,
                 id=f"deliver:{name}",
                 next_run_time=now,
-                **common,
+                **{**common, "max_instances": 2},  # see "Wake-up" in the module docstring
             )
 
-    def _guard(self, job: str, fn: Callable[..., None], *args: Any) -> Callable[[], None]:
-        """Run ``fn`` counted as in flight, with errors logged instead of killing the job."""
+    def _guard(self, job: str, fn: Callable[..., bool | None], *args: Any) -> Callable[[], None]:
+        """Run ``fn`` counted as in flight, with errors logged instead of killing the job.
+        ``fn`` returns ``False`` when it did nothing (the database state is unknown then)."""
 
         failures = 0
         not_before = 0.0
@@ -198,7 +217,8 @@ class Daemon:
             with self._idle:
                 self._running += 1
             try:
-                fn(*args)
+                if fn(*args) is False:
+                    return
                 if failures:
                     self.log.info("state database reachable again", job=job)
                 failures = 0
@@ -265,13 +285,52 @@ class Daemon:
             self.log.info("polling done", event_kind="poll_end", started=started, at=time.time())
         self.counts["ingest_pages"] += result.pages
         self.counts["ingest_updates"] += result.updates
+        if result.stats.deliveries_created or result.stats.deliveries_coalesced:
+            # The stats do not say which targets got rows: wake every target that has a
+            # pipeline (one claim query each when it got nothing).
+            for name in self.deliverer.target_names:
+                self.wake_delivery(name)
         self.store.heartbeat(job, self.owner, self.poll_interval)
 
-    def _deliver_job(self, name: str) -> None:
-        delivered = self.counts["delivered"]
-        while not self.stop.is_set():
-            stats = self.deliverer.run_target_once(name)
-            delivered[name] = delivered.get(name, 0) + stats.done
-            self.store.heartbeat(f"deliver:{name}", self.owner, self.deliver_interval)
-            if stats.claimed == 0 or stats.error:
+    def _deliver_job(self, name: str) -> bool:
+        """Deliver what is due for target ``name`` until nothing is; ``False`` when another
+        run of the job delivers for it (that run claims again before it ends)."""
+        with self._wake_lock:
+            if name in self._delivering:
+                return False
+            self._delivering.add(name)
+        released = False
+        try:
+            delivered = self.counts["delivered"]
+            while not self.stop.is_set():
+                with self._wake_lock:
+                    self._woken.discard(name)  # this claim sees every row committed until now
+                stats = self.deliverer.run_target_once(name)
+                delivered[name] = delivered.get(name, 0) + stats.done
+                self.store.heartbeat(f"deliver:{name}", self.owner, self.deliver_interval)
+                if stats.error:
+                    break
+                if stats.claimed == 0:
+                    with self._wake_lock:  # with the check: a wake-up after it starts a run
+                        if name not in self._woken:
+                            self._delivering.discard(name)
+                            released = True
+                            break
+        finally:
+            if not released:  # error, stop or exception: the next tick or wake-up retries
+                with self._wake_lock:
+                    self._delivering.discard(name)
+        return True
+
+    # -- delivery wake-ups ----------------------------------------------------------------
+    def wake_delivery(self, name: str) -> None:
+        """Run target ``name``'s delivery job now (rows were committed for it); safe from any
+        thread. A run that is delivering for the target claims again before it ends instead."""
+        with self._wake_lock:
+            self._woken.add(name)
+            if name in self._delivering:
                 return
+        if self.stop.is_set():
+            return
+        with contextlib.suppress(JobLookupError):  # shutting down: the jobs are gone
+            self.scheduler.modify_job(f"deliver:{name}", next_run_time=datetime.now(UTC))

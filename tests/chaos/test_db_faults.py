@@ -272,7 +272,8 @@ def _cannot_start_cases(tmp_path: Path) -> list[tuple[str, str, int, str]]:
             f"postgresql+psycopg://postgres@127.0.0.1:{closed}/syncer",
             3,
             "error: cannot open the state database: connection failed: connection to server "
-            f'at "127.0.0.1", port {closed} failed: Connection refused',
+            f'at "127.0.0.1", port {closed} failed: Connection refused '
+            f"(state.url postgresql+psycopg://postgres@127.0.0.1:{closed}/syncer)",
         ),
         (
             "sqlite in a missing directory",

@@ -39,7 +39,11 @@ def load(http: httpx.Client, served: ServedApp, data: dict[str, Any]) -> None:
 
 def make_target(served: ServedApp, http: httpx.Client, **kw: Any) -> Np6Target:
     client = Np6Client(http, served.url, KEY)
-    runner = ImportRunner(client, poll_base=0.01, poll_cap=0.1, poll_timeout=30)
+    # first poll 30 ms after the start: longer than the 20 ms the simulator processes here,
+    # as the default first wait is longer than its default 0.2 s
+    runner = ImportRunner(
+        client, first_poll_base=0.03, poll_base=0.01, poll_cap=0.1, poll_timeout=30
+    )
     kw.setdefault("binding", 1234)
     return Np6Target("np6", client, runner=runner, **kw)
 
@@ -79,6 +83,7 @@ def test_flush_is_one_import_and_the_definition_is_reused(
     assert calls["POST /imports"] == 1
     assert calls["PUT /imports/{id}/source"] == 2
     assert calls["POST /imports/{id}/executions"] == 2
+    assert calls["GET /imports/{id}/executions"] == 2  # one poll per import: the first wait
     assert calls["GET /fields"] == 1 and calls["GET /importFormats/{id}"] == 1
     assert ctx.jobs == {} and len(ctx.finished) == 2
     assert state(served, http)["executionCount"] == 2
