@@ -6,9 +6,10 @@ page, or customers fetched for events) and, inside the caller's transaction:
 * records every document in ``inbox``;
 * keeps ``entities`` at the newest version of each customer/event (a document that is not
   newer than the stored one changes nothing: it was already accounted for);
-* evaluates every customer pipeline on a changed customer and compares with ``matches``:
-  ``upsert`` when it matches, ``leave`` when it matched before and does not now, coalesced
-  into the open (pending/failed) row of that (pipeline, customer) when there is one;
+* evaluates every customer pipeline on a changed customer and compares with the pipelines
+  that selected it before (``entities.pipelines``): ``upsert`` when it matches, ``leave`` when
+  it matched before and does not now, coalesced into the open (pending/failed) row of that
+  (pipeline, customer) when there is one;
 * a deleted customer goes to ``suppression`` and gets ``delete`` rows in the pipelines that
   select it (``on_delete: ignore`` pipelines get none, and their unsent rows are dropped);
 * an event not seen before (by id) gets one ``upsert`` row per event pipeline accepting it
@@ -176,13 +177,13 @@ class _Batch:
             for i in items
             if i.entity_type == "event" and i.doc.get("customerId")
         }
-        self.versions = ops.entity_versions(conn, "customer", customers)
+        stored = ops.customer_states(conn, customers)
+        self.versions = {cid: version for cid, (version, _) in stored.items()}
+        # customer -> the pipelines selecting it: as stored, and as this batch leaves it
+        self.selected_before = {cid: pipelines for cid, (_, pipelines) in stored.items()}
+        self.selected = {cid: set(pipelines) for cid, pipelines in self.selected_before.items()}
         self.known_events = set(ops.entity_versions(conn, "event", events))
         self.suppressed = ops.suppressed(conn, customers | event_customers)
-        self.matched = ops.current_matches(
-            conn, [r.name for r in applier.customer_rules], customers
-        )
-        self.matched_before = set(self.matched)
         self.open = ops.open_customer_deliveries(conn, customers)
         self.stored_docs: dict[str, str] = {}
         if applier.event_rules_needing_customer:
@@ -228,14 +229,14 @@ class _Batch:
             self.entity_rows[("customer", cid)] = self._entity_row(item, None)
         self.docs[cid] = item.doc
         self.stats.applied += 1
+        selected = self.selected.setdefault(cid, set())
         for rule in rules:
-            key = (rule.name, cid)
             if rule.mapper.accepts("customer", item.doc):
-                self.matched.add(key)
-                self.final[key] = "upsert"
-            elif key in self.matched:
-                self.matched.discard(key)
-                self.final[key] = "leave"
+                selected.add(rule.name)
+                self.final[(rule.name, cid)] = "upsert"
+            elif rule.name in selected:
+                selected.discard(rule.name)
+                self.final[(rule.name, cid)] = "leave"
 
     def _delete_customer(self, item: Incoming, cid: str) -> None:
         self.stats.applied += 1
@@ -249,10 +250,11 @@ class _Batch:
             self.deleted["customer"].append(cid)
         else:  # never seen: keep what the stream said about it
             self.entity_rows[("customer", cid)] = self._entity_row(item, None, deleted=True)
+        was_selected = self.selected.get(cid, set())
+        self.selected[cid] = set()
         for rule in self.a.customer_rules:
             key = (rule.name, cid)
-            selected = key in self.matched or key in self.open or key in self.final
-            self.matched.discard(key)
+            selected = rule.name in was_selected or key in self.open or key in self.final
             if rule.on_delete == "ignore":
                 self.final.pop(key, None)
                 if key in self.open:
@@ -315,6 +317,7 @@ class _Batch:
             version,
             updated_at,
             deleted,
+            None,  # pipelines: filled in by _write for customers
         ]
 
     def _delivery(self, rule: Rule, kind: str, entity_id: str, action: str) -> tuple[Any, ...]:
@@ -341,14 +344,29 @@ class _Batch:
                 for i in self.items
             ],
         )
-        rows = [tuple(r) for r in self.entity_rows.values()]
-        ops.upsert_newer_entities(conn, [r for r in rows if r[0] == "customer"])
-        ops.insert_entities_if_absent(conn, [r for r in rows if r[0] == "event"])
+        customer_rows, event_rows = [], []
+        for (entity_type, cid), row in self.entity_rows.items():
+            if entity_type == "customer":
+                row[7] = " ".join(sorted(self.selected.get(cid, ())))
+                customer_rows.append(tuple(row))
+            else:
+                event_rows.append(tuple(row))
+        ops.upsert_newer_entities(conn, customer_rows)
+        ops.insert_entities_if_absent(conn, event_rows)
         for entity_type, ids in self.deleted.items():
             ops.mark_deleted(conn, entity_type, ids)
         ops.suppress(conn, self.new_suppressed, "deleted in Contacthub", now)
-        ops.add_matches(conn, self.matched - self.matched_before)
-        ops.remove_matches(conn, self.matched_before - self.matched)
+        # selection changes of customers whose row this batch does not rewrite (a delete, a
+        # same-version re-evaluation for new pipelines)
+        ops.set_pipelines(
+            conn,
+            [
+                (" ".join(sorted(now_selected)), cid)
+                for cid, now_selected in self.selected.items()
+                if ("customer", cid) not in self.entity_rows
+                and now_selected != self.selected_before.get(cid, frozenset())
+            ],
+        )
         by_name = {r.name: r for r in self.a.customer_rules}
         inserts: list[tuple[Any, ...]] = []
         reopen: list[tuple[int, str]] = []

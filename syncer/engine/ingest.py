@@ -1,28 +1,36 @@
-"""Ingest: read the update stream from the committed offset, one transaction per page.
+"""Ingest: read the update stream from the committed offset, in transactions of whole pages.
 
-Per page, in one transaction: the offset moves from the committed value to ``nextOffset``
-with a compare-and-set (first, so that on PostgreSQL a second writer waits on the row and then
-finds it moved), and the :class:`~syncer.engine.apply.Applier` records the page (inbox,
-entities, matches, suppression, deliveries). A crash anywhere leaves either the whole page
-applied with its offset, or nothing: no update is lost and none is applied twice.
+Per page, inside the open transaction: the offset moves from its current value to
+``nextOffset`` with a compare-and-set (first, so that on PostgreSQL a second writer waits on
+the row and then finds it moved), and the :class:`~syncer.engine.apply.Applier` records the
+page (inbox, entities, matches, suppression, deliveries). A crash anywhere leaves either whole
+pages applied with their offset, or nothing of them: no update is lost and none is applied
+twice.
+
+While the stream has a backlog, consecutive pages share one transaction (a *group*, bounded by
+:data:`GROUP_MAX_UPDATES` and :data:`GROUP_MAX_SECONDS`): most of a commit's cost is writing
+the index pages that a page's random customer ids dirtied, and consecutive pages dirty mostly
+the same ones. The stream's last page always ends its group, so a caught-up stream commits
+every page at once.
 
 While one page is written, the next one is already being fetched and turned into documents
 (one page of read-ahead in a helper thread, which runs while SQLite works without the GIL), so
-reading and writing overlap; the read-ahead is dropped if the page's transaction does not
-commit. Customers that events need and the inbox does not hold are
-fetched before the transaction (cached for the run), so no network call runs inside it.
+reading and writing overlap; the read-ahead is dropped if the transaction does not commit.
+Customers that events need and the state does not hold are fetched with no transaction open
+(cached for the run), so no network call runs while the write lock is held.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection
+from sqlalchemy import Connection, RootTransaction
 
 from ..logs import get_logger
 from ..source.contacthub import ContacthubClient, UpdatesPage
@@ -32,6 +40,10 @@ from .apply import Applier, ApplyStats, Incoming
 
 _KINDS = {"CUSTOMER": "customer", "EVENT": "event"}
 KNOWN_CUSTOMERS_MAX = 500_000
+# A group of pages is committed once it holds this many updates or has been open this long
+# (other writers, e.g. delivery outcomes, wait for the write lock meanwhile).
+GROUP_MAX_UPDATES = 20_000
+GROUP_MAX_SECONDS = 2.0
 
 
 _Fetched = tuple[UpdatesPage, list[Incoming]]
@@ -90,66 +102,73 @@ class Ingestor:
         """Ingest pages until the stream is exhausted (or stop/max_pages)."""
         self.customer_cache.clear()
         result = IngestResult(offset=self.committed_offset())
-        # One connection for the whole run, one transaction per page on it: opening a SQLite
-        # connection (pragmas, WAL) costs more than writing a page.
+        # One connection for the whole run: opening a SQLite connection (pragmas, WAL) costs
+        # more than writing a page.
         with (
             self.store.engine.connect() as conn,
             ThreadPoolExecutor(1, thread_name_prefix="ingest-read-ahead") as pool,
         ):
             self._conn = conn
-            pending: Future[_Fetched] | None = pool.submit(self._fetch, result.offset)
-            while pending is not None:
-                page, items = pending.result()
-                pending = None
-                if page.next_offset <= result.offset:
-                    if page.updates:
-                        self.log.error(
-                            "stream page not applied: its nextOffset does not move forward",
-                            committed=result.offset,
-                            next_offset=page.next_offset,
-                            updates=len(page.updates),
-                        )
-                        result.reason = "not_increasing"
-                    break
-                full = len(page.updates) >= self.page_size
-                more = full and not self.stop.is_set()
-                more = more and (max_pages is None or result.pages + 1 < max_pages)
-                if more:
-                    pending = pool.submit(self._fetch, page.next_offset)
-                try:
-                    self._write_page(page, items, result)
-                except _OffsetMoved:
-                    self.log.warning(
-                        "offset moved by another writer; stopping this run", expected=result.offset
-                    )
-                    result.reason = "conflict"
-                    if pending is not None:
-                        pending.cancel()
-                    break
-                if pending is None and full:
-                    result.reason = "stopped" if self.stop.is_set() else "max_pages"
+            group = _Group(conn, result, self.log)
+            try:
+                self._read_pages(pool, group, max_pages)
+            finally:
+                group.rollback()  # whatever was not committed (an error, a lost lease)
         return result
+
+    def _read_pages(self, pool: ThreadPoolExecutor, group: _Group, max_pages: int | None) -> None:
+        result = group.result
+        pending: Future[_Fetched] | None = pool.submit(self._fetch, result.offset)
+        while pending is not None:
+            page, items = pending.result()
+            pending = None
+            if page.next_offset <= group.offset:
+                if page.updates:
+                    self.log.error(
+                        "stream page not applied: its nextOffset does not move forward",
+                        committed=group.offset,
+                        next_offset=page.next_offset,
+                        updates=len(page.updates),
+                    )
+                    result.reason = "not_increasing"
+                break
+            full = len(page.updates) >= self.page_size
+            more = full and not self.stop.is_set()
+            more = more and (max_pages is None or result.pages + group.pages + 1 < max_pages)
+            if more:
+                pending = pool.submit(self._fetch, page.next_offset)
+            try:
+                self._write_page(page, items, group)
+            except _OffsetMoved:
+                group.rollback()
+                self.log.warning(
+                    "offset moved by another writer; stopping this run", expected=group.offset
+                )
+                result.reason = "conflict"
+                if pending is not None:
+                    pending.cancel()
+                break
+            if pending is None or group.due():
+                group.commit()
+            if pending is None and full:
+                result.reason = "stopped" if self.stop.is_set() else "max_pages"
+        group.commit()  # a page that did not move the offset ends the run: keep the others
 
     def _fetch(self, offset: int) -> _Fetched:
         """The page at ``offset`` and its documents (in the read-ahead thread)."""
         page = self.client.updates(offset, self.page_size)
         return page, self._items(page, offset)
 
-    def _write_page(self, page: UpdatesPage, items: list[Incoming], result: IngestResult) -> None:
-        old = result.offset
-        items = self._fetched_customers(items, old) + items
-        if self.on_page is not None:
-            self.on_page()
-        with self._conn.begin():
-            conn = self._conn
-            if not ops.advance_offset(conn, self.stream, old, page.next_offset):
-                raise _OffsetMoved
-            stats = self.applier.apply(conn, self.stream, items)
-        result.offset = page.next_offset
-        result.pages += 1
-        result.updates += len(page.updates)
-        result.stats.add(stats)
-        self.log.debug("page ingested", offset=page.next_offset, updates=len(page.updates))
+    def _write_page(self, page: UpdatesPage, items: list[Incoming], group: _Group) -> None:
+        items = self._fetched_customers(items, group) + items
+        if not group.open:
+            if self.on_page is not None:
+                self.on_page()  # with no transaction open: it writes the lease
+            group.begin()
+        conn = self._conn
+        if not ops.advance_offset(conn, self.stream, group.offset, page.next_offset):
+            raise _OffsetMoved
+        group.add(page, self.applier.apply(conn, self.stream, items))
 
     def _items(self, page: UpdatesPage, offset: int) -> list[Incoming]:
         items: list[Incoming] = []
@@ -171,7 +190,7 @@ class Ingestor:
                 append(Incoming("stream", "unknown", "UNKNOWN", {}, raw, offset, position))
         return items
 
-    def _fetched_customers(self, items: list[Incoming], offset: int) -> list[Incoming]:
+    def _fetched_customers(self, items: list[Incoming], group: _Group) -> list[Incoming]:
         """Customers that events of this page need and nobody has stored (fetched, cached)."""
         if not self.applier.wants_event_customers:
             return []
@@ -186,12 +205,18 @@ class Ingestor:
         } - known
         if not wanted:
             return []
-        with self._conn.begin():
-            stored = set(ops.entity_versions(self._conn, "customer", wanted))
-            stored |= ops.suppressed(self._conn, wanted)
+        if group.open:  # the open group's pages count as stored
+            stored = self._stored_customers(wanted)
+        else:
+            with self._conn.begin():
+                stored = self._stored_customers(wanted)
         known.update(stored)
+        missing = sorted(wanted - stored)
+        if any(cid not in self.customer_cache for cid in missing):
+            group.commit()  # no network call while the write lock is held
+        offset = group.offset
         out: list[Incoming] = []
-        for cid in sorted(wanted - stored):
+        for cid in missing:
             if cid not in self.customer_cache:
                 self.customer_cache[cid] = self.client.get_customer(cid)
             doc = self.customer_cache[cid]
@@ -202,3 +227,57 @@ class Ingestor:
         if len(known) > KNOWN_CUSTOMERS_MAX:  # a cache, not the truth: bound its memory
             known.clear()
         return out
+
+    def _stored_customers(self, ids: set[str]) -> set[str]:
+        stored = set(ops.entity_versions(self._conn, "customer", ids))
+        return stored | ops.suppressed(self._conn, ids)
+
+
+class _Group:
+    """Pages written in the open transaction and not committed yet; :meth:`commit` adds them
+    to ``result``, which therefore only ever counts committed pages."""
+
+    def __init__(self, conn: Connection, result: IngestResult, log: Any) -> None:
+        self.conn, self.result, self.log = conn, result, log
+        self._tx: RootTransaction | None = None
+        self._reset()
+
+    def _reset(self) -> None:
+        self._tx = None
+        self.offset = self.result.offset
+        self.pages = self.updates = 0
+        self.stats = ApplyStats()
+        self.started = time.monotonic()
+
+    @property
+    def open(self) -> bool:
+        return self._tx is not None
+
+    def begin(self) -> None:
+        self._reset()
+        self._tx = self.conn.begin()
+
+    def add(self, page: UpdatesPage, stats: ApplyStats) -> None:
+        self.offset = page.next_offset
+        self.pages += 1
+        self.updates += len(page.updates)
+        self.stats.add(stats)
+
+    def due(self) -> bool:
+        age = time.monotonic() - self.started
+        return self.updates >= GROUP_MAX_UPDATES or age >= GROUP_MAX_SECONDS
+
+    def commit(self) -> None:
+        if self._tx is None:
+            return
+        self._tx.commit()
+        r = self.result
+        r.offset, r.pages, r.updates = self.offset, r.pages + self.pages, r.updates + self.updates
+        r.stats.add(self.stats)
+        self.log.debug("pages ingested", offset=self.offset, pages=self.pages, updates=self.updates)
+        self._reset()
+
+    def rollback(self) -> None:
+        if self._tx is not None:
+            self._tx.rollback()
+        self._reset()

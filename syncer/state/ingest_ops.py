@@ -40,6 +40,7 @@ ENTITY_COLUMNS = (
     "version",
     "updated_at",
     "deleted",
+    "pipelines",
 )
 DELIVERY_COLUMNS = (
     "pipeline",
@@ -148,17 +149,21 @@ def suppressed(conn: Connection, ids: Collection[str]) -> set[str]:
     return {r[0] for r in rows}
 
 
-def current_matches(
-    conn: Connection, pipelines: Iterable[str], ids: Collection[str]
-) -> set[tuple[str, str]]:
-    """``(pipeline, customer id)`` pairs selected now, among ``pipelines`` x ``ids``.
-
-    One query per pipeline, each a primary-key lookup (the table has no other index)."""
-    out: set[tuple[str, str]] = set()
-    for pipeline in pipelines:
-        sql = "SELECT pipeline, entity_id FROM matches WHERE pipeline = ? AND entity_id"
-        out.update((r[0], r[1]) for r in _select_in(conn, sql, ids, pipeline))
-    return out
+def customer_states(
+    conn: Connection, ids: Collection[str]
+) -> dict[str, tuple[tuple[int, str], frozenset[str]]]:
+    """``id -> ((version, updatedAt), pipelines selecting it)`` of the stored customers among
+    ``ids``. (The selection lives in the customer's row: reading and writing it costs no
+    extra rows, where a table of (pipeline, customer) pairs cost three B-tree inserts per
+    new customer.)"""
+    rows = _select_in(
+        conn,
+        "SELECT entity_id, version, updated_at, pipelines FROM entities "
+        "WHERE entity_type = ? AND entity_id",
+        ids,
+        "customer",
+    )
+    return {r[0]: ((int(r[1]), r[2]), frozenset((r[3] or "").split())) for r in rows}
 
 
 def open_customer_deliveries(conn: Connection, ids: Collection[str]) -> dict[tuple[str, str], int]:
@@ -190,7 +195,7 @@ def insert_inbox(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
 _NEWER = (
     "ON CONFLICT (entity_type, entity_id) DO UPDATE SET customer_id = excluded.customer_id, "
     "payload = excluded.payload, version = excluded.version, "
-    "updated_at = excluded.updated_at, deleted = excluded.deleted "
+    "updated_at = excluded.updated_at, deleted = excluded.deleted, pipelines = excluded.pipelines "
     "WHERE entities.version < excluded.version OR (entities.version = excluded.version "
     "AND entities.updated_at < excluded.updated_at)"
 )
@@ -212,13 +217,10 @@ def mark_deleted(conn: Connection, entity_type: str, ids: Iterable[str]) -> None
     _many(conn, sql, [(True, entity_type, i) for i in ids])
 
 
-def add_matches(conn: Connection, pairs: Iterable[tuple[str, str]]) -> None:
-    conflict = "ON CONFLICT (pipeline, entity_id) DO NOTHING"
-    _many(conn, _insert_sql("matches", ("pipeline", "entity_id"), conflict), list(pairs))
-
-
-def remove_matches(conn: Connection, pairs: Iterable[tuple[str, str]]) -> None:
-    _many(conn, "DELETE FROM matches WHERE pipeline = ? AND entity_id = ?", list(pairs))
+def set_pipelines(conn: Connection, rows: Sequence[tuple[str, str]]) -> None:
+    """Rewrite the selection ``(pipelines, customer id)`` of stored customers."""
+    sql = "UPDATE entities SET pipelines = ? WHERE entity_type = 'customer' AND entity_id = ?"
+    _many(conn, sql, rows)
 
 
 def suppress(conn: Connection, ids: Iterable[str], reason: str, now: float) -> None:

@@ -8,7 +8,7 @@ Tables, by the step of the flow that writes them:
 
 * ingest: ``checkpoints`` (offset + polling lease per stream), ``inbox`` (every update as
   received), ``entities`` (newest known version of each customer/event, what mapping reads at
-  send time), ``matches`` (which customers each pipeline currently selects), ``suppression``
+  send time, and in ``pipelines`` which pipelines select each customer now), ``suppression``
   (deleted customers that must never be re-created), ``deliveries``, ``backfill_slices``.
 * delivery: ``deliveries`` (state machine pending -> in_flight -> done | failed -> dead),
   ``id_map`` (Contacthub id -> target id + hash of the last accepted payload), ``memberships``
@@ -79,15 +79,8 @@ entities = Table(
     Column("updated_at", String(40), nullable=False, default=""),
     Column("deleted", Boolean, nullable=False, default=False),
     Column("inbox_id", BigInteger),
-)
-
-matches = Table(
-    "matches",
-    metadata,
-    Column("pipeline", String(100), primary_key=True),
-    Column("entity_id", String(100), primary_key=True),
-    # On SQLite the table is its key's B-tree (one insert per row); ingest reads it by key.
-    sqlite_with_rowid=False,
+    # customers: the pipelines selecting it now, space-separated slugs ("" or NULL: none)
+    Column("pipelines", Text),
 )
 
 suppression = Table(

@@ -90,7 +90,10 @@ def test_changes_during_and_after_a_backfill_all_arrive(sqlite_url: str, tmp_pat
             )
             matched = set(
                 conn.execute(
-                    text("SELECT entity_id FROM matches WHERE pipeline = 'newsletter'")
+                    text(
+                        "SELECT entity_id FROM entities WHERE entity_type = 'customer' "
+                        "AND ' ' || pipelines || ' ' LIKE '% newsletter %'"
+                    )
                 ).scalars()
             )
             everyone = set(

@@ -105,7 +105,9 @@ def test_changes_coalesce_into_the_open_row_and_a_lost_match_leaves(world: World
         ("everyone", cid, "upsert", "pending"),
         ("newsletter", cid, "leave", "pending"),
     ]
-    assert world.rows("SELECT pipeline FROM matches") == [("everyone",)]
+    assert world.rows("SELECT pipelines FROM entities WHERE entity_type = 'customer'") == [
+        ("everyone",)
+    ]
 
 
 def test_an_in_flight_row_is_never_rewritten(world: World) -> None:
@@ -211,3 +213,66 @@ def test_an_event_before_its_customers_update_in_one_page_sees_the_stored_custom
             assert orders == [("event",), ("event",)]
         finally:
             store.close()
+
+
+def test_a_backlog_is_committed_in_groups_of_whole_pages(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages 1+2 share a transaction (the group is full at 6 updates), page 3 (the stream's
+    last) ends its own; ``on_page`` runs once per group with no transaction open, so it can
+    write (the daemon renews its lease there)."""
+    from sqlalchemy import event
+
+    from syncer.engine import ingest
+
+    monkeypatch.setattr(ingest, "GROUP_MAX_UPDATES", 6)
+    for n in range(8):
+        world.create(f"c{n}")
+    commits: list[int] = []
+    event.listen(world.store.engine, "commit", lambda conn: commits.append(1))
+    groups: list[int] = []
+
+    def on_page() -> None:
+        world.store.heartbeat("ingest", "test", 1.0)  # a write: would wait on an open group
+        groups.append(1)
+
+    world.ingestor.on_page = on_page
+    before = len(commits)
+    result = world.ingestor.run_to_end()
+    assert (result.pages, result.updates) == (3, 8)
+    assert len(groups) == 2
+    page_commits = len(commits) - before - len(groups)  # each heartbeat commits once too
+    assert page_commits == 3  # the offset read, then two groups
+    assert world.rows("SELECT COUNT(*) FROM inbox") == [(8,)]
+
+
+def test_a_failure_inside_a_group_loses_its_pages_and_a_rerun_applies_them_once(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from syncer.engine import ingest
+
+    monkeypatch.setattr(ingest, "GROUP_MAX_UPDATES", 6)
+    for n in range(12):
+        world.create(f"c{n}")
+    applier = world.ingestor.applier
+    real_apply, calls = applier.apply, [0]
+
+    def failing_apply(*args: Any, **kwargs: Any) -> Any:
+        calls[0] += 1
+        if calls[0] == 4:  # page 4: the second group already holds page 3
+            raise RuntimeError("crash inside the group")
+        return real_apply(*args, **kwargs)
+
+    monkeypatch.setattr(applier, "apply", failing_apply)
+    with pytest.raises(RuntimeError, match="crash inside the group"):
+        world.ingestor.run_to_end()
+    assert world.ingestor.committed_offset() == 6  # the first group only
+    assert world.rows("SELECT COUNT(*) FROM inbox") == [(6,)]
+    monkeypatch.setattr(applier, "apply", real_apply)
+    result = world.ingestor.run_to_end()
+    assert (result.pages, result.updates, result.offset) == (2, 6, 12)
+    assert world.rows("SELECT COUNT(*), COUNT(DISTINCT entity_id) FROM inbox") == [(12, 12)]
+    per_customer = len(applier.customer_rules)
+    assert world.rows(
+        "SELECT COUNT(*), COUNT(DISTINCT pipeline || ':' || entity_id) FROM deliveries"
+    ) == [(12 * per_customer, 12 * per_customer)]

@@ -13,7 +13,7 @@ S = "ws/node"
 
 
 def entity(eid: str, version: int, updated: str, payload: str = "{}") -> tuple[object, ...]:
-    return ("customer", eid, None, payload, version, updated, False)
+    return ("customer", eid, None, payload, version, updated, False, None)
 
 
 def test_offset_compare_and_set(state_url: str) -> None:
@@ -49,12 +49,14 @@ def test_batch_lookups_take_thousands_of_ids(state_url: str) -> None:
         ops.upsert_newer_entities(conn, [entity(i, 0, "") for i in ids[::2]])
         ops.suppress(conn, ids[:3], "deleted", 1.0)
         ops.suppress(conn, ids[:3], "deleted", 2.0)  # idempotent
-        ops.add_matches(conn, [("p", i) for i in ids[:10]] + [("q", ids[1])])
-        ops.remove_matches(conn, [("p", ids[0])])
         assert len(ops.entity_versions(conn, "customer", ids)) == 2500
         assert ops.suppressed(conn, ids) == set(ids[:3])
-        assert len(ops.current_matches(conn, ["p"], ids)) == 9
-        assert ops.current_matches(conn, ["q", "gone"], ids) == {("q", ids[1])}
+        ops.set_pipelines(conn, [("p q", ids[0]), ("q", ids[2])])
+        states = ops.customer_states(conn, ids)
+        assert len(states) == 2500
+        assert states[ids[0]] == ((0, ""), frozenset({"p", "q"}))
+        assert states[ids[2]][1] == frozenset({"q"})
+        assert states[ids[4]][1] == frozenset()
     store.close()
 
 

@@ -119,22 +119,8 @@ def test_migrations_and_schema_module_agree(state_url: str) -> None:
     assert diff == []
 
 
-def test_sqlite_tables_declared_without_rowid_are_created_so(sqlite_url: str) -> None:
-    """compare_metadata does not see WITHOUT ROWID: check the migrations honour schema.py."""
-    store = Store(sqlite_url)
-    with store.engine.connect() as conn:
-        created = dict(
-            conn.exec_driver_sql("SELECT name, sql FROM sqlite_master WHERE type = 'table'").all()
-        )
-    store.close()
-    for table in metadata.tables.values():
-        declared = table.dialect_options["sqlite"]["with_rowid"] is False
-        assert ("WITHOUT ROWID" in created[table.name]) is declared, table.name
-    assert metadata.tables["matches"].dialect_options["sqlite"]["with_rowid"] is False
-
-
-def test_upgrade_from_0002_keeps_every_match(state_url: str) -> None:
-    """0003 rebuilds ``matches`` on SQLite: the rows written under 0002 survive it."""
+def test_upgrade_from_0002_moves_every_match_into_its_customer(state_url: str) -> None:
+    """0003 folds ``matches`` into ``entities.pipelines`` (and 0003's downgrade back)."""
     from alembic import command
 
     engine = db.create_state_engine(state_url)
@@ -143,14 +129,27 @@ def test_upgrade_from_0002_keeps_every_match(state_url: str) -> None:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "0002")
         conn.exec_driver_sql(
-            "INSERT INTO matches (pipeline, entity_id) VALUES ('p', 'a'), ('p', 'b'), ('q', 'a')"
+            "INSERT INTO entities (entity_type, entity_id, payload, version, updated_at, "
+            "deleted) VALUES ('customer', 'a', '{}', 1, '', FALSE), "
+            "('customer', 'b', '{}', 1, '', FALSE), ('customer', 'c', '{}', 1, '', FALSE)"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO matches (pipeline, entity_id) VALUES ('q', 'a'), ('p', 'b'), ('p', 'a')"
         )
     db.upgrade(engine)
     with engine.connect() as conn:
-        rows = conn.exec_driver_sql("SELECT pipeline, entity_id FROM matches").all()
+        rows = conn.exec_driver_sql(
+            "SELECT entity_id, pipelines FROM entities ORDER BY entity_id"
+        ).all()
+        tables = set(inspect(conn).get_table_names())
+    assert [tuple(r) for r in rows] == [("a", "p q"), ("b", "p"), ("c", None)]
+    assert "matches" not in tables
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0002")
+        pairs = conn.exec_driver_sql("SELECT pipeline, entity_id FROM matches").all()
     engine.dispose()
-    assert sorted(tuple(r) for r in rows) == [("p", "a"), ("p", "b"), ("q", "a")]
-    assert db.is_current(engine)
+    assert sorted(tuple(r) for r in pairs) == [("p", "a"), ("p", "b"), ("q", "a")]
 
 
 def test_reads_are_not_blocked_by_a_long_write(sqlite_url: str) -> None:

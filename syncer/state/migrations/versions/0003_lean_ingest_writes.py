@@ -1,4 +1,4 @@
-"""fewer B-trees per ingested update: no inbox entity index, matches keyed by its primary key
+"""fewer B-trees per ingested update: no inbox entity index, selections kept in entities
 
 Revision ID: 0003
 Revises: 0002
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0003"
@@ -20,31 +21,44 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     # Nothing reads the inbox by entity; the index cost a random-key insert per update.
     op.drop_index("ix_inbox_entity", table_name="inbox")
-    # Ingest now looks matches up by (pipeline, entity_id), the primary key.
+    # Which pipelines select a customer moves from `matches` (one row, and two B-tree inserts,
+    # per pipeline and customer) into the customer's own row, which ingest writes anyway.
+    with op.batch_alter_table("entities") as batch:
+        batch.add_column(sa.Column("pipelines", sa.Text(), nullable=True))
+    bind = op.get_bind()
+    selection: dict[str, list[str]] = {}
+    for pipeline, cid in bind.execute(
+        sa.text("SELECT pipeline, entity_id FROM matches ORDER BY entity_id, pipeline")
+    ):
+        selection.setdefault(cid, []).append(pipeline)
+    if selection:
+        bind.execute(
+            sa.text(
+                "UPDATE entities SET pipelines = :names "
+                "WHERE entity_type = 'customer' AND entity_id = :cid"
+            ),
+            [{"names": " ".join(names), "cid": cid} for cid, names in selection.items()],
+        )
     op.drop_index("ix_matches_entity", table_name="matches")
-    if op.get_bind().dialect.name == "sqlite":
-        # A WITHOUT ROWID table is its primary-key B-tree: one insert per row instead of two.
-        op.execute(
-            "CREATE TABLE matches_new (pipeline VARCHAR(100) NOT NULL, "
-            "entity_id VARCHAR(100) NOT NULL, PRIMARY KEY (pipeline, entity_id)) WITHOUT ROWID"
-        )
-        op.execute(
-            "INSERT INTO matches_new (pipeline, entity_id) SELECT pipeline, entity_id FROM matches"
-        )
-        op.execute("DROP TABLE matches")
-        op.execute("ALTER TABLE matches_new RENAME TO matches")
+    op.drop_table("matches")
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "sqlite":
-        op.execute(
-            "CREATE TABLE matches_old (pipeline VARCHAR(100) NOT NULL, "
-            "entity_id VARCHAR(100) NOT NULL, PRIMARY KEY (pipeline, entity_id))"
+    matches = op.create_table(
+        "matches",
+        sa.Column("pipeline", sa.String(100), primary_key=True),
+        sa.Column("entity_id", sa.String(100), primary_key=True),
+    )
+    rows = op.get_bind().execute(
+        sa.text(
+            "SELECT entity_id, pipelines FROM entities "
+            "WHERE entity_type = 'customer' AND pipelines IS NOT NULL AND pipelines <> ''"
         )
-        op.execute(
-            "INSERT INTO matches_old (pipeline, entity_id) SELECT pipeline, entity_id FROM matches"
-        )
-        op.execute("DROP TABLE matches")
-        op.execute("ALTER TABLE matches_old RENAME TO matches")
+    )
+    pairs = [{"pipeline": p, "entity_id": cid} for cid, names in rows for p in names.split()]
+    if pairs:
+        op.bulk_insert(matches, pairs)
     op.create_index("ix_matches_entity", "matches", ["entity_id"])
+    with op.batch_alter_table("entities") as batch:
+        batch.drop_column("pipelines")
     op.create_index("ix_inbox_entity", "inbox", ["entity_type", "entity_id"])
