@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Engine, Table, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
@@ -66,6 +67,11 @@ class Checkpoint:
     stream_last_offset: int | None
     backfill_offset: int | None
     backfill_state: str | None
+
+
+def _job_json(data: dict[str, Any]) -> str:
+    """A job's data as JSON text (orjson: an NP6 import job holds up to ``max_rows`` rows)."""
+    return orjson.dumps(data).decode()
 
 
 class Store:
@@ -240,7 +246,7 @@ class Store:
                     pipeline=pipeline,
                     kind=kind,
                     phase=phase,
-                    data=json.dumps(data),
+                    data=_job_json(data),
                     created_at=now,
                     updated_at=now,
                 )
@@ -252,7 +258,7 @@ class Store:
             conn.execute(
                 update(target_jobs)
                 .where(target_jobs.c.id == job_id)
-                .values(phase=phase, data=json.dumps(data), updated_at=time.time())
+                .values(phase=phase, data=_job_json(data), updated_at=time.time())
             )
 
     def job_finish(self, job_id: int) -> None:
@@ -267,7 +273,7 @@ class Store:
                 .order_by(target_jobs.c.id)
             ).mappings()
             return [
-                Job(r["id"], r["pipeline"], r["kind"], r["phase"], json.loads(r["data"]))
+                Job(r["id"], r["pipeline"], r["kind"], r["phase"], orjson.loads(r["data"]))
                 for r in rows
             ]
 
