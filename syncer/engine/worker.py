@@ -11,11 +11,12 @@ target does through its context (rare: group creation).
 from __future__ import annotations
 
 import os
+import queue
 import socket
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from logging import INFO, WARNING
 
@@ -106,6 +107,10 @@ class TargetWorker:
         self._take_over_dead_claims(clock())
         throttled_before = self.limiter.throttled if self.limiter else 0
         pending: dict[Future[list[Answer]], _Batch] = {}
+        # Each task puts its future here when it is done: waiting for the next one is O(1),
+        # where concurrent.futures.wait() would hook a waiter onto every pending future (up
+        # to 3 batches of tasks) on every turn of the loop, holding the GIL each time.
+        done: queue.SimpleQueue[Future[list[Answer]]] = queue.SimpleQueue()
         batches: list[_Batch] = []
         claimed = 0
         more = True
@@ -124,12 +129,19 @@ class TargetWorker:
                 claimed += 1
                 batches.append(batch)
                 for task in self._tasks(batch):
-                    pending[self.pool.submit(task)] = batch
+                    future = self.pool.submit(task)
+                    pending[future] = batch
                     batch.open_tasks += 1
+                    future.add_done_callback(done.put)
             self._record_finished(batches, stats, clock)
             if not pending:
                 break
-            finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+            finished = [done.get()]
+            while True:  # everything else that is back by now, in one turn
+                try:
+                    finished.append(done.get_nowait())
+                except queue.Empty:
+                    break
             for future in finished:
                 batch = pending.pop(future)
                 batch.answers.extend(future.result())

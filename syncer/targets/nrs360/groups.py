@@ -72,6 +72,17 @@ class GroupResolver:
     def _create(self, name: str, ctx: TargetContext) -> int:
         key = name.casefold()
         with ctx.kv_lock(_kv_key(name)):
+            # The threads that missed the group together queue on this lock: the first creates
+            # it and remembers its id before releasing the lock, the others find that id here
+            # instead of each listing the groups again (one call each, one after the other).
+            with self._lock:
+                gid = self._ids.get(key)
+                trust = self._trust_store
+            if gid is not None:
+                return gid
+            # A worker sharing the state store records the ids it creates under this lock.
+            if trust and (stored := ctx.kv_get(_kv_key(name))) is not None:
+                return self._remember(key, int(stored))
             # Another worker may have created it meanwhile: ask the API, the only truth.
             self._list()
             with self._lock:
@@ -80,7 +91,7 @@ class GroupResolver:
                 gid = self.client.create_group(name)
                 self.created += 1
             ctx.kv_set(_kv_key(name), str(gid))
-        return self._remember(key, gid)
+            return self._remember(key, gid)
 
     def _remember(self, key: str, gid: int) -> int:
         with self._lock:
