@@ -176,3 +176,12 @@ def test_reads_are_not_blocked_by_a_long_write(sqlite_url: str) -> None:
     store.close()
     assert cp is not None and cp.offset == 5 and jobs == []
     assert waited < 2.0  # the busy timeout is 30 s: a blocked read would wait that long
+
+
+def test_a_new_sqlite_database_uses_the_configured_page_size(sqlite_url: str) -> None:
+    store = Store(sqlite_url)
+    with store.engine.connect() as conn:
+        size = conn.exec_driver_sql("PRAGMA page_size").scalar()
+        mode = conn.exec_driver_sql("PRAGMA journal_mode").scalar()
+    store.close()
+    assert (size, mode) == (db.SQLITE_PAGE_SIZE, "wal")
