@@ -77,6 +77,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\n".join(list_lines()))
         return 0
     scenarios = select(args.only)
+    # The process settings the `syncer` command applies at start, from the first measurement
+    # on: in-process engine runs and the floors measured beside them see the same interpreter.
+    from syncer import runtime
+
+    runtime.tune_gc()
     workdir = Path(tempfile.mkdtemp(prefix="syncer-bench-"))
     ctx = Context(workdir=workdir, quick=args.quick, reps=max(1, args.reps), verbose=not args.quiet)
     started = time.monotonic()

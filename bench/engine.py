@@ -76,9 +76,6 @@ def open_engine(config_path: Path) -> Engine:
     """Load the config and open its store and Contacthub client (this process)."""
     export_credentials()
     quiet_logs()
-    from syncer import runtime
-
-    runtime.tune_gc()  # as the `syncer` command does at start
     from syncer.config.loader import load_config
     from syncer.source.contacthub import ContacthubClient
     from syncer.state.store import Store
