@@ -37,6 +37,7 @@ from .ratelimit import RateLimiter
 CLAIM_LEASE = 300.0
 CIRCUIT_CODES = {"closed": 0, "half_open": 1, "open": 2}  # syncer_circuit_state
 PRUNE_EVERY = 200  # batches between delivery_log prunes
+TOP_UP_ROUNDS = 3  # extra claims that fill a batch target's call (see TargetWorker._claim)
 
 Answer = tuple[Planned, Outcome | None]
 
@@ -170,18 +171,38 @@ class TargetWorker:
         policy = self.target.flush_policy()
         if self.breaker.state == "half_open":
             limit = 1  # the probe
-        with self.store.transaction() as conn:
-            if policy is not None:
+        if policy is not None:
+            with self.store.reader() as conn:
                 count, oldest = ops.due_summary(conn, self.name, now)
-                if count == 0:
-                    return None
-                waited = now - oldest if oldest is not None else 0.0
-                if not force_flush and count < policy.max_rows and waited < policy.flush_every:
-                    return None
-                limit = max(limit, policy.max_rows)
+            if count == 0:
+                return None
+            waited = now - oldest if oldest is not None else 0.0
+            if not force_flush and count < policy.max_rows and waited < policy.flush_every:
+                return None
+            limit = max(limit, policy.max_rows)
+        planned, full = self._claim_planned(limit, now, stats)
+        if not planned:
+            return None
+        if not self.target.per_record and policy is None and limit > 1:
+            # A batch target sends `limit` records per call: rows that will not be sent
+            # (invalid, unchanged) would leave the call short, so claim more to fill it.
+            for _ in range(TOP_UP_ROUNDS):
+                short = limit - sum(p.change is not None for p in planned)
+                if short <= 0 or not full:
+                    break
+                more, full = self._claim_planned(short, now, stats)
+                planned += more
+        self._note_identities(planned, now)
+        return _Batch(planned)
+
+    def _claim_planned(
+        self, limit: int, now: float, stats: TargetStats
+    ) -> tuple[list[Planned], bool]:
+        """Claim up to ``limit`` due rows and plan them; and whether the claim was full."""
+        with self.store.transaction() as conn:
             rows = ops.claim(conn, self.name, self.worker_id, limit, now, CLAIM_LEASE)
             if not rows:
-                return None
+                return [], False
             keys = {(r.entity_type, r.entity_id) for r in rows}
             found = ops.load_entities(conn, keys)
             customers = {
@@ -193,9 +214,7 @@ class TargetWorker:
             subjects = {self.planner.subject_of(r, found) for r in rows}
             known, hashes, touched = ops.load_known(conn, self.name, subjects)
         stats.claimed += len(rows)
-        planned = self.planner.plan(rows, found, known, hashes, touched)
-        self._note_identities(planned, now)
-        return _Batch(planned)
+        return self.planner.plan(rows, found, known, hashes, touched), len(rows) >= limit
 
     def _note_identities(self, planned: list[Planned], now: float) -> None:
         """Before creating records, remember the identity each create uses (a target's
