@@ -27,9 +27,6 @@ import psutil
 
 REPO = Path(__file__).resolve().parent.parent
 SIMULATORS = ("contacthub", "nrs360", "octopush", "np6")
-# Contacthub with an indexed search for the backfill's range queries (see .fastsearch); it is
-# served and addressed as "contacthub".
-INDEXED = "contacthub+indexed-search"
 
 # Credentials the simulators accept by default; bench configs reference them through env vars.
 CREDENTIALS = {
@@ -48,10 +45,6 @@ def _build(name: str) -> Any:
         from syncer.sandbox.contacthub import ContacthubSimulator
 
         return ContacthubSimulator()
-    if name == INDEXED:
-        from .fastsearch import IndexedContacthub
-
-        return IndexedContacthub()
     if name == "nrs360":
         from syncer.sandbox.nrs360 import Nrs360Simulator
 
@@ -90,8 +83,8 @@ API_ROOTS = {
 class SandboxProcess:
     """The requested simulators served by one child process on 127.0.0.1."""
 
-    def __init__(self, names: Sequence[str], *, indexed_search: bool = False) -> None:
-        self.names = [INDEXED if n == "contacthub" and indexed_search else n for n in names]
+    def __init__(self, names: Sequence[str]) -> None:
+        self.names = list(names)
         self.urls: dict[str, str] = {}
         self._proc: subprocess.Popen[str] | None = None
         self._admins: dict[str, Admin] = {}

@@ -151,8 +151,7 @@ def backfill(
         lease.release()
         typer.echo(
             f"backfill {'resumed and ' if result.resumed else ''}finished: {result.customers} "
-            f"customer and {result.events} event documents scanned (page boundaries are read "
-            f"twice) in {result.queries} searches "
+            f"customer and {result.events} event documents scanned in {result.queries} searches "
             f"({result.splits} slice splits); stream continues from offset "
             f"{result.recorded_offset}"
         )

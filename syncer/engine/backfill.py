@@ -4,13 +4,19 @@
    backfill running, with one open slice per entity kind.
 2. Scan customers by ``registeredAt`` slices ``[lo, hi)``, sorted ascending, with a moving
    value cursor (keyset paging): each query asks for ``registeredAt >= cursor``, so customers
-   deleted or created meanwhile cannot shift pages and hide others. A query that reaches the
-   10,000-match cap (or that the API refuses as too broad) halves its slice until it is under
-   the cap. Events go the same way by ``date`` (newest first, the API's only order).
-3. Each search page is applied like a stream page (:class:`~syncer.engine.apply.Applier`,
-   origin ``backfill``) in one transaction together with the slice's new cursor, so an
-   interrupted backfill resumes at its last completed page. A scanned customer never replaces
-   a newer stored version.
+   deleted or created meanwhile cannot shift pages and hide others. The cursor is the last
+   customer's instant, so the next page starts with the customers of that instant already
+   applied: their ids are remembered and skipped (the API documents no order among equal
+   ``registeredAt``, so there is no id to page after). A full page sharing the cursor's
+   instant is read whole by page numbers, then the cursor moves one millisecond on. A query
+   that reaches the 10,000-match cap (or that the API refuses as too broad) halves its slice
+   until it is under the cap. Events go the same way by ``date`` (newest first, the API's
+   only order).
+3. Search pages are applied like a stream page (:class:`~syncer.engine.apply.Applier`,
+   origin ``backfill``), up to ``batch_size`` documents of one slice per transaction together
+   with the slice's new cursor, so an interrupted backfill resumes at its last completed
+   batch (the skipped ids are not stored: a resumed scan reads the cursor's instant again,
+   harmlessly). A scanned customer never replaces a newer stored version.
 4. Done: the backfill is marked done; a stream never read (offset 0) jumps to ``L`` (the scan
    covered everything before it), otherwise it continues from its committed offset. Either
    way the stream after ``L`` brings what changed during the scan.
@@ -21,8 +27,9 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -37,11 +44,16 @@ NULL_SLICE = "null"  # customers without registeredAt, scanned with page numbers
 ONE_MS = 1
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+BATCH_SIZE = 1000  # documents per transaction: fewer commits, a bounded re-read on resume
+
+
 def to_ms(value: str) -> int:
+    """Epoch milliseconds, floored; exact (no float: ``.123`` must not become 122)."""
     moment = datetime.fromisoformat(value)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
+    return (moment - EPOCH) // timedelta(milliseconds=1)
 
 
 def iso_ms(ms: int) -> str:
@@ -75,7 +87,8 @@ class Backfill:
     """One backfill of one source; see the module docstring.
 
     ``pipeline``: only this pipeline re-evaluates customers already stored at the same
-    version (default: all); ``since``: only customers updated since this ISO date.
+    version (default: all); ``since``: only customers updated since this ISO date;
+    ``batch_size``: customers applied per transaction (whole search pages).
     """
 
     def __init__(
@@ -85,6 +98,7 @@ class Backfill:
         applier: Applier,
         *,
         page_size: int = 50,
+        batch_size: int = BATCH_SIZE,
         pipelines: frozenset[str],
         event_types: list[str] | None,
         scan_events: bool,
@@ -96,6 +110,10 @@ class Backfill:
         self.store, self.client, self.applier = store, client, applier
         self.stream = client.stream
         self.page_size = page_size
+        self.batch_size = batch_size
+        # per kind: (instant in ms, ids applied at that instant), skipped when read again
+        self._seen: dict[str, tuple[int, set[str]]] = {}
+        self._writer = _Writer()
         self.resend = pipelines
         self.event_types = event_types
         self.scan_events = scan_events
@@ -107,12 +125,14 @@ class Backfill:
         self.log = get_logger(component="backfill", stream=self.stream)
 
     def run(self) -> BackfillResult:
-        self._start()
-        self._scan("customer")
-        if self.scan_events and not self.stop.is_set():
-            self._scan("event")
-        if not self.stop.is_set():
-            self._finish()
+        with self._writer:
+            self._start()
+            self._scan("customer")
+            if self.scan_events and not self.stop.is_set():
+                self._scan("event")
+            self._writer.drain()
+            if not self.stop.is_set():
+                self._finish()
         return self.result
 
     # -- phases ---------------------------------------------------------------------------
@@ -144,19 +164,26 @@ class Backfill:
             if ops.read_offset(conn, self.stream) == 0 and last > 0:
                 ops.advance_offset(conn, self.stream, 0, last)
         self.result.finished = True
-        self.log.info("backfill done", customers=self.result.customers, events=self.result.events)
+        self.log.info(
+            "backfill done",
+            customers=self.result.customers,
+            events=self.result.events,
+            write_wait_s=round(self._writer.waited, 1),
+        )
 
     def _scan(self, kind: str) -> None:
+        """Work through the open slices; re-read them (once all writes are in) after a step
+        that changed them otherwise than by finishing its slice."""
+        step = self._customer_step if kind == "customer" else self._event_step
         while not self.stop.is_set():
+            self._writer.drain()
             with self.store.engine.connect() as conn:
                 todo = ops.slices_todo(conn, self.stream, kind)
             if not todo:
                 return
-            lo, hi = todo[0]
-            if kind == "customer":
-                self._customer_step(lo, hi)
-            else:
-                self._event_step(lo, hi)
+            for lo, hi in todo:
+                if self.stop.is_set() or not step(lo, hi):
+                    break
 
     # -- customers ------------------------------------------------------------------------
     def _customer_query(self, lo: str, hi: str) -> dict[str, Any]:
@@ -168,30 +195,56 @@ class Backfill:
             conds.append(_atomic("updatedAt", "GTE", self.since))
         return _query(conds)
 
-    def _customer_step(self, lo: str, hi: str) -> None:
-        """One search page of slice ``[lo, hi)``: split it, or apply the page and move on."""
+    def _customer_step(self, lo: str, hi: str) -> bool:
+        """Scan slice ``[lo, hi)`` to its end, about ``batch_size`` customers per transaction
+        (written while the next pages are read). False when the slice had to be split (its
+        search reached the cap) or the backfill was stopped."""
         if lo == NULL_SLICE:
             self._null_slice()
-            return
-        try:
-            page = self._search_customers(lo, hi, 0)
-        except SearchTooBroad:
-            page = None
-        if page is None or page.total >= page.max_elements:
-            start = to_ms(lo)
-            if page is not None and page.elements:  # nothing in the slice before the first
-                start = max(start, to_ms(str(page.elements[0]["registeredAt"])))
-            self._split("customer", lo, start, to_ms(hi))
-            return
-        elements = page.elements
-        if len(elements) < self.page_size:
-            self._apply("customer", elements, lo, hi, hi, finished=True)
-            return
-        cursor = iso_ms(to_ms(str(elements[-1]["registeredAt"])))
-        if cursor <= lo:  # a full page sharing one registeredAt: page through that instant
-            cursor = iso_ms(to_ms(lo) + ONE_MS)
-            elements = self._all_pages(lo, cursor)
-        self._apply("customer", elements, lo, cursor, hi, finished=cursor >= hi)
+            return True
+        batch: list[dict[str, Any]] = []
+        cursor = lo
+        while True:
+            try:
+                page = self._search_customers(cursor, hi, 0)
+            except SearchTooBroad:
+                page = None
+            if page is None or page.total >= page.max_elements:
+                if batch:  # keep what was read: the slice now starts at the cursor
+                    self._apply("customer", batch, lo, cursor, hi, finished=False)
+                    lo = cursor
+                start = to_ms(lo)
+                if page is not None and page.elements:  # nothing in the slice before the first
+                    start = max(start, to_ms(str(page.elements[0]["registeredAt"])))
+                self._split("customer", lo, start, to_ms(hi))
+                return False
+            elements = page.elements
+            if len(elements) < self.page_size:
+                batch += self._unseen("customer", cursor, elements)
+                self._apply("customer", batch, lo, hi, hi, finished=True)
+                return True
+            fresh, cursor = self._customer_page(cursor, elements)
+            batch += fresh
+            if cursor >= hi or len(batch) >= self.batch_size or self.stop.is_set():
+                self._apply("customer", batch, lo, cursor, hi, finished=cursor >= hi)
+                if cursor >= hi or self.stop.is_set():
+                    return cursor >= hi
+                lo, batch = cursor, []
+
+    def _customer_page(
+        self, cursor: str, elements: list[dict[str, Any]]
+    ) -> tuple[list[dict[str, Any]], str]:
+        """The new customers of a full page read at ``cursor``, and the next cursor: the last
+        one's instant (whose customers are remembered as seen), or one millisecond past the
+        cursor when the whole page shares the cursor's instant (then read whole here)."""
+        last = to_ms(str(elements[-1]["registeredAt"]))
+        if last <= to_ms(cursor):
+            after = iso_ms(to_ms(cursor) + ONE_MS)
+            fresh = self._unseen("customer", cursor, self._all_pages(cursor, after))
+            return fresh, after
+        fresh = self._unseen("customer", cursor, elements)
+        self._remember("customer", last, elements, "registeredAt")
+        return fresh, iso_ms(last)
 
     def _search_customers(self, lo: str, hi: str, page: int) -> SearchPage:
         self.result.queries += 1
@@ -213,8 +266,9 @@ class Backfill:
         self._apply("customer", elements, NULL_SLICE, NULL_SLICE, NULL_SLICE, finished=True)
 
     # -- events ---------------------------------------------------------------------------
-    def _event_step(self, lo: str, hi: str) -> None:
-        """Events of ``[lo, hi]`` (both inclusive), newest first: ``hi`` moves down."""
+    def _event_step(self, lo: str, hi: str) -> bool:
+        """One page of events of ``[lo, hi]`` (both inclusive), newest first: ``hi`` moves
+        down. False: the slices changed (the page is applied before they are read again)."""
         self.result.queries += 1
         try:
             page = self.client.search_events(
@@ -224,15 +278,20 @@ class Backfill:
             page = None
         if page is None or page.total >= page.max_elements:
             self._split("event", lo, to_ms(lo), to_ms(hi))
-            return
-        elements = page.elements
-        if len(elements) < self.page_size:
+            return False
+        elements = self._unseen("event", hi, page.elements)
+        if len(page.elements) < self.page_size:
             self._apply("event", elements, lo, lo, hi, finished=True)
-            return
-        cursor = iso_ms(to_ms(str(elements[-1]["date"])))
-        if cursor >= hi:  # a full page of one instant: fetch that instant page by page
-            elements, cursor = self._event_instant(hi), iso_ms(to_ms(hi) - ONE_MS)
+            return True
+        last = to_ms(str(page.elements[-1]["date"]))
+        if last >= to_ms(hi):  # a full page of one instant: fetch that instant page by page
+            elements = self._unseen("event", hi, self._event_instant(hi))
+            cursor = iso_ms(to_ms(hi) - ONE_MS)
+        else:
+            cursor = iso_ms(last)
+            self._remember("event", last, page.elements, "date")
         self._apply("event", elements, lo, lo, cursor, finished=cursor < lo)
+        return False
 
     def _event_instant(self, at: str) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
@@ -248,7 +307,22 @@ class Backfill:
             number += 1
 
     # -- shared ---------------------------------------------------------------------------
+    def _remember(self, kind: str, at: int, elements: list[dict[str, Any]], prop: str) -> None:
+        """Remember the ids read at instant ``at``: the next query starts there."""
+        ids = {str(e.get("id")) for e in elements if to_ms(str(e[prop])) == at}
+        self._seen[kind] = (at, ids)
+
+    def _unseen(
+        self, kind: str, bound: str, elements: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """``elements`` of a query bounded at ``bound`` less those already applied there."""
+        at, ids = self._seen.get(kind, (-1, set()))
+        if not ids or at != to_ms(bound):
+            return elements
+        return [e for e in elements if str(e.get("id")) not in ids]
+
     def _split(self, kind: str, lo: str, start: int, end: int) -> None:
+        self._writer.drain()  # the slice's last batch first: it moves the slice's lo
         if end - start <= ONE_MS:
             raise SearchTooBroad(
                 f"backfill cannot narrow the {kind} slice at {lo}: more than the search cap "
@@ -273,7 +347,19 @@ class Backfill:
         *,
         finished: bool,
     ) -> None:
-        """Apply one search page and record the slice's progress, in one transaction."""
+        """Apply search pages and record the slice's progress, in one transaction on the
+        writer thread (after the previous one)."""
+        self._writer.submit(lambda: self._write(kind, elements, lo, new_lo, new_hi, finished))
+
+    def _write(
+        self,
+        kind: str,
+        elements: list[dict[str, Any]],
+        lo: str,
+        new_lo: str,
+        new_hi: str,
+        finished: bool,
+    ) -> None:
         if self.on_page is not None:
             self.on_page()
         offset = self.result.recorded_offset
@@ -304,6 +390,44 @@ class Backfill:
                 open_, done_ = ops.slice_states(conn, self.stream, kind)
             scanned = self.result.customers if kind == "customer" else self.result.events
             self.progress(BackfillProgress(kind, scanned, done_, open_))
+
+
+class _Writer:
+    """One background thread applying batches in order, one at a time, so the scan reads the
+    next pages while a batch is written (a 2-core machine does both at once). Its failure is
+    raised in the scan at the next submit or drain."""
+
+    def __init__(self) -> None:
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: Future[None] | None = None
+        self.waited = 0.0  # seconds the scan spent waiting for writes: what bounds the backfill
+
+    def submit(self, write: Callable[[], None]) -> None:
+        self.drain()
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="backfill-write")
+        self._pending = self._pool.submit(write)
+
+    def drain(self) -> None:
+        """Wait for the batch being written (re-raising its error)."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            started = time.perf_counter()
+            try:
+                pending.result()
+            finally:
+                self.waited += time.perf_counter() - started
+
+    def __enter__(self) -> _Writer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.drain()
+        finally:
+            pool, self._pool = self._pool, None
+            if pool is not None:
+                pool.shutdown()
 
 
 def _atomic(attribute: str, operator: str, value: Any) -> dict[str, Any]:

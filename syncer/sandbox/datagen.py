@@ -116,11 +116,19 @@ def _between(rng: random.Random, low: int, high: int | None = None) -> int:
     return low + int(rng.random() * (high - low))
 
 
+@functools.lru_cache(maxsize=16384)
+def _iso_day(days: int) -> str:
+    return time.strftime("%Y-%m-%dT", time.gmtime(days * 86400))
+
+
 def iso_ts(ts: float) -> str:
     """Epoch seconds -> ISO 8601 UTC with milliseconds and ``Z``."""
     whole = int(ts)
+    days, secs = divmod(whole, 86400)  # the date part is cached: a million calls add up
+    hours, secs = divmod(secs, 3600)
     return (
-        time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{int((ts - whole) * 1000):03d}Z"
+        f"{_iso_day(days)}{hours:02d}:{secs // 60:02d}:{secs % 60:02d}"
+        f".{int((ts - whole) * 1000):03d}Z"
     )
 
 
@@ -192,10 +200,42 @@ def _consent(rng: random.Random, p_yes: float) -> dict[str, bool]:
     }
 
 
-def generate_customers(n: int, *, seed: int, node_id: str) -> Iterator[dict[str, Any]]:
-    """``n`` customers as stored by Contacthub (full entity dicts), lazily."""
+class _Parts:
+    """With ``shared``, one object per distinct small part (address, consents, tags...): a
+    million customers repeat a few hundred of them. Only for a store that never mutates its
+    entities in place (the simulators); the values are the same either way."""
+
+    def __init__(self, shared: bool) -> None:
+        self._table: dict[tuple[Any, ...], Any] | None = {} if shared else None
+
+    def __call__(self, key: tuple[Any, ...], obj: _T) -> _T:
+        if self._table is None:
+            return obj
+        hit: _T = self._table.setdefault(key, obj)
+        return hit
+
+    def consents(self, email: dict[str, bool], sms: dict[str, bool]) -> dict[str, Any]:
+        email = self(("consent", *email.values()), email)
+        sms = self(("consent", *sms.values()), sms)
+        automatic = self(("automatic", id(email), id(sms)), {"email": email, "sms": sms})
+        return self(("marketing", id(automatic)), {"automatic": automatic})
+
+    def tags(self, auto: int, manual: list[str]) -> dict[str, list[str]]:
+        auto_tags = self(("auto", auto), list(AUTO_TAGS[auto]))
+        manual = self(("manual", *manual), manual)
+        return self(("tags", id(auto_tags), id(manual)), {"auto": auto_tags, "manual": manual})
+
+
+def generate_customers(
+    n: int, *, seed: int, node_id: str, shared: bool = False
+) -> Iterator[dict[str, Any]]:
+    """``n`` customers as stored by Contacthub (full entity dicts), lazily.
+
+    ``shared``: equal small parts are one object (see :class:`_Parts`); never mutate them.
+    """
     rng = random.Random(seed)
     span = END - START
+    parts = _Parts(shared)
     for i in range(n):
         roll = rng.random()
         country = "IT" if roll < 0.55 else ("ES" if roll < 0.8 else "FR")
@@ -220,6 +260,8 @@ def generate_customers(n: int, *, seed: int, node_id: str) -> Iterator[dict[str,
             extended[_pick(rng, ("legacyCode", "favouriteStore", "crmNote"))] = (
                 f"X{_between(rng, 10**6)}"
             )
+        else:
+            extended = parts(("extended", *extended.values()), extended)
         base: dict[str, Any] = {
             "firstName": first if rng.random() > 0.01 else None,
             "lastName": last,
@@ -236,13 +278,15 @@ def generate_customers(n: int, *, seed: int, node_id: str) -> Iterator[dict[str,
                 "country": _pick(rng, COUNTRY_NAMES[country]),
             },
         }
+        address = base["address"]
+        base["address"] = parts(("address", *address.values()), address)
+        registered_at = iso_ts(registered)
         consents: dict[str, Any] = {}
         if rng.random() > 0.1:
+            email_consent = _consent(rng, 0.65)
             consents = {
-                "disclaimer": {"date": iso_ts(registered), "version": "v2"},
-                "marketing": {
-                    "automatic": {"email": _consent(rng, 0.65), "sms": _consent(rng, 0.4)}
-                },
+                "disclaimer": {"date": registered_at, "version": "v2"},
+                "marketing": parts.consents(email_consent, _consent(rng, 0.4)),
             }
         yield {
             "id": seeded_uuid(rng),
@@ -253,16 +297,13 @@ def generate_customers(n: int, *, seed: int, node_id: str) -> Iterator[dict[str,
             "consents": consents,
             "extended": extended,
             "extra": None,
-            "tags": {
-                "auto": list(AUTO_TAGS[_between(rng, len(AUTO_TAGS))]),
-                "manual": manual,
-            },
+            "tags": parts.tags(_between(rng, len(AUTO_TAGS)), manual),
             "enabled": rng.random() > 0.02,
-            "registeredAt": iso_ts(registered),
+            "registeredAt": registered_at,
             "updatedAt": iso_ts(updated),
             "version": _between(rng, 0, 4),
             "deleted": 0,
-            "sourceInfo": {"registeredBy": SOURCE, "updatedBy": SOURCE},
+            "sourceInfo": parts(("source",), {"registeredBy": SOURCE, "updatedBy": SOURCE}),
         }
 
 
@@ -345,8 +386,8 @@ def generate_events(
 
 
 def generate_dataset(
-    n_customers: int, n_events: int, *, seed: int, node_id: str
+    n_customers: int, n_events: int, *, seed: int, node_id: str, shared: bool = False
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Customers and events together (events need the customers)."""
-    customers = list(generate_customers(n_customers, seed=seed, node_id=node_id))
+    customers = list(generate_customers(n_customers, seed=seed, node_id=node_id, shared=shared))
     return customers, list(generate_events(customers, n_events, seed=seed))

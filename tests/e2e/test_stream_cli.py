@@ -40,7 +40,7 @@ def test_backfill_status_offsets_and_sync_once(sqlite_url: str, tmp_path: Path) 
         )
         done = cli(cfg, "backfill")
         assert done.returncode == 0, done.stderr
-        assert "backfill finished: 30" in done.stdout  # 300 + page boundaries read twice
+        assert "backfill finished: 300 customer and 0 event documents scanned" in done.stdout
         assert "customer and 0 event documents scanned" in done.stdout
         assert "backfill customers:" in done.stderr  # plain progress lines off a TTY
         status = json.loads(cli(cfg, "status", "--json").stdout)

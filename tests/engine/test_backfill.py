@@ -91,18 +91,24 @@ def test_an_interrupted_backfill_resumes_from_its_last_page(state_url: str, tmp_
         stop = threading.Event()
         seen: list[BackfillProgress] = []
 
-        def progress(p: BackfillProgress) -> None:
+        def progress(p: BackfillProgress) -> None:  # one call per batch (transaction)
             seen.append(p)
             if len(seen) == 4:
                 stop.set()
 
-        first = make(served, store, tmp_path, 100, stop=stop, progress=progress).run()
-        assert not first.finished and first.customers == 400
+        first = make(
+            served, store, tmp_path, 100, batch_size=100, stop=stop, progress=progress
+        ).run()
+        # pages of 100; each page after the first starts with the previous page's last
+        # customer (the cursor's instant), skipped
+        assert not first.finished and first.queries >= 4
+        assert first.customers == 100 + 99 * (first.queries - 1)
         cp = store.checkpoint(STREAM)
         assert cp is not None and (cp.backfill_state, cp.offset) == ("running", 0)
         second = make(served, store, tmp_path, 100).run()
         assert second.resumed and second.finished and second.recorded_offset == 1
-        assert second.customers <= 1_501 - 400 + 100  # at most one page scanned again
+        # only the customer at the committed cursor's instant is scanned again
+        assert second.customers == 1_501 - first.customers + 1
         assert set(stored(store)) == set(sim.workspaces[WS].customers)
         cp = store.checkpoint(STREAM)
         assert cp is not None and (cp.backfill_state, cp.offset) == ("done", 1)
@@ -169,4 +175,34 @@ def test_since_scans_only_customers_updated_since_the_date(sqlite_url: str, tmp_
         expected = {cid for cid, c in customers.items() if c["updatedAt"] >= since}
         assert result.finished and 0 < len(expected) < len(customers)
         assert set(stored(store)) == expected
+        store.close()
+
+
+def test_a_failed_write_stops_the_scan_and_a_rerun_completes(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """Batches are written on a second thread: its error surfaces in ``run`` and nothing after
+    the last committed batch counts as done."""
+    with served_contacthub() as (sim, served):
+        load(sim, 1_000)
+        store = Store(sqlite_url)
+        failing = make(served, store, tmp_path, 50, batch_size=100)
+        real_apply = failing.applier.apply
+        calls: list[int] = []
+
+        def apply(*args: Any, **kwargs: Any) -> Any:
+            calls.append(1)
+            if len(calls) == 3:
+                raise RuntimeError("disk full")
+            return real_apply(*args, **kwargs)
+
+        failing.applier.apply = apply  # type: ignore[method-assign]
+        with pytest.raises(RuntimeError, match="disk full"):
+            failing.run()
+        # the two batches written before the failure, nothing after it
+        assert len(calls) == 3
+        assert len(stored(store)) == failing.result.customers >= 200
+        again = make(served, store, tmp_path, 50).run()
+        assert again.resumed and again.finished
+        assert set(stored(store)) == set(sim.workspaces[WS].customers)
         store.close()

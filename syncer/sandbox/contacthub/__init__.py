@@ -51,6 +51,13 @@ query semantics   SDK JSON format only  arrays match on any element; ISO    -
 repeated search   -                     matches cached per query until a    -
                                         customer write (cheap paging)
 
+date-range        -                     a query whose AND-part bounds the   -
+search speed                            sort property by date-time, every
+                                        value canonical (...mmmZ):
+                                        bisection over the sorted ids,
+                                        the rest tested on that run only;
+                                        same answers as testing each
+
 POST existing     1.299.1: MERGE        MERGE: properties replaced,         conflict_mode merge|409,
 customer          updates it;           collections appended + dedup; 200   merge_status
                   1.51/SDKs: 409        (201 only when created)

@@ -42,21 +42,19 @@ class CustomerRoutes(ContacthubBase):
         fields = [f.strip() for f in params.get("fields", "").split(",") if f.strip()]
         customers = store.customers
         external_id = params.get("externalId")
+        query_text = params.get("query")
 
         def compute() -> list[str]:
-            if external_id is not None:
-                ordered = sort_ids(
-                    {c: customers[c] for c in self.by_external_id(store, node, external_id)},
-                    prop,
-                    desc,
-                )
-            else:
-                ordered = store.sorted_customer_ids(node, prop, desc)
-            if pred is not None:
-                ordered = [cid for cid in ordered if pred(customers[cid])]
-            return ordered
+            if external_id is None:
+                return store.matching_ids(node, prop, desc, query_text, pred)
+            ordered = sort_ids(
+                {c: customers[c] for c in self.by_external_id(store, node, external_id)},
+                prop,
+                desc,
+            )
+            return ordered if pred is None else [c for c in ordered if pred(customers[c])]
 
-        key = (node, prop, desc, external_id, params.get("query"))
+        key = (node, prop, desc, external_id, query_text)
         ordered = store.cached_search(key, compute)
         body = self.capped(ordered, page, size)
         docs = [customers[cid] for cid in body["elements"]]

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from .query import get_path, parse_instant, sort_ids
+from .rangesearch import query_range, run_of, sort_keys
 
 # One update: (operation, entity type, node id, entity data as it was after the write).
 Update = tuple[str, str, str, dict[str, Any]]
@@ -94,16 +95,23 @@ class LeafSharer:
         return doc
 
     def _leaf(self, obj: dict[str, Any]) -> dict[str, Any] | None:
-        if len(obj) > 5 or not all(
+        if len(obj) > 5:
+            return None
+        key = tuple(obj.items())
+        try:
+            hit = self._table.get(key)  # most leaves are shared: look before checking them
+        except TypeError:  # a list or dict inside: not a leaf
+            return None
+        if hit is not None:
+            return hit
+        if not all(
             isinstance(v, _SCALARS) and (not isinstance(v, str) or len(v) <= 40)
             for v in obj.values()
         ):
             return None
-        key = tuple(obj.items())
-        hit = self._table.get(key)
-        if hit is None and len(self._table) < self.limit:
-            hit = self._table[key] = obj
-        return hit or obj
+        if len(self._table) < self.limit:
+            self._table[key] = obj
+        return obj
 
 
 class WorkspaceStore:
@@ -123,6 +131,7 @@ class WorkspaceStore:
         self._match_index: dict[str, str] = {}
         self._match_sig: tuple[tuple[str, ...], bool] | None = None
         self._customer_sorts: dict[tuple[str, str, bool], list[str]] = {}
+        self._sort_keys: dict[tuple[str, str], list[str] | None] = {}
         self._searches: dict[tuple[Any, ...], list[str]] = {}
         self._event_order: list[str] | None = None
 
@@ -172,25 +181,27 @@ class WorkspaceStore:
             self._index(old, add=False)
         self.customers[doc["id"]] = doc
         self._index(doc, add=True)
-        self._customer_sorts.clear()
-        self._searches.clear()
+        self._forget_searches()
 
     def put_customer_bulk_done(self) -> None:
         """Call after storing customers directly in ``customers`` (bulk load)."""
-        self._customer_sorts.clear()
-        self._searches.clear()
+        self._forget_searches()
         self._match_sig = None
 
     def remove_customer(self, cid: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """Delete a customer and (cascade, since 1.52) its events; returns both."""
         doc = self.customers.pop(cid)
         self._index(doc, add=False)
-        self._customer_sorts.clear()
-        self._searches.clear()
+        self._forget_searches()
         events = [self.events.pop(eid) for eid in self.customer_events.pop(cid, [])]
         if events:
             self._event_order = None
         return doc, events
+
+    def _forget_searches(self) -> None:
+        self._customer_sorts.clear()
+        self._sort_keys.clear()
+        self._searches.clear()
 
     def sorted_customer_ids(self, node_id: str, prop: str, desc: bool) -> list[str]:
         """Customer ids of a node in sort order; cached until the next customer write."""
@@ -202,6 +213,40 @@ class WorkspaceStore:
                 docs = {k: v for k, v in docs.items() if v.get("nodeId") == node_id}
             ids = self._customer_sorts[key] = sort_ids(docs, prop, desc)
         return ids
+
+    def matching_ids(
+        self,
+        node_id: str,
+        prop: str,
+        desc: bool,
+        query_text: str | None,
+        pred: Callable[[dict[str, Any]], bool] | None,
+    ) -> list[str]:
+        """Ids of the node's customers matching the query (``pred`` is its compiled form),
+        in sort order.
+
+        A query bounding the sort property by date-time is narrowed by bisection first
+        (:mod:`.rangesearch`): only that run is tested, and not at all when the bounds are
+        the whole query.
+        """
+        ids = self.sorted_customer_ids(node_id, prop, desc)
+        bounds = query_range(query_text, prop) if query_text else None
+        keys = self._keys(node_id, prop) if bounds is not None else None
+        if bounds is not None and keys is not None:
+            start, end = run_of(keys, bounds, desc)
+            ids = ids[start:end]
+            if bounds.exact:
+                return ids
+        if pred is None:
+            return ids
+        return [cid for cid in ids if pred(self.customers[cid])]
+
+    def _keys(self, node_id: str, prop: str) -> list[str] | None:
+        key = (node_id, prop)
+        if key not in self._sort_keys:
+            ids = self.sorted_customer_ids(node_id, prop, False)
+            self._sort_keys[key] = sort_keys(get_path(self.customers[c], prop) for c in ids)
+        return self._sort_keys[key]
 
     def cached_search(self, key: tuple[Any, ...], compute: Callable[[], list[str]]) -> list[str]:
         """Matched ids of a search, cached (a few entries) until the next customer write.
