@@ -7,11 +7,12 @@ page (inbox, entities, matches, suppression, deliveries). A crash anywhere leave
 pages applied with their offset, or nothing of them: no update is lost and none is applied
 twice.
 
-While the stream has a backlog, consecutive pages share one transaction (a *group*, bounded by
-:data:`GROUP_MAX_UPDATES` and :data:`GROUP_MAX_SECONDS`): most of a commit's cost is writing
-the index pages that a page's random customer ids dirtied, and consecutive pages dirty mostly
-the same ones. The stream's last page always ends its group, so a caught-up stream commits
-every page at once.
+While the stream has a backlog, consecutive pages share one transaction (a *group*): most of
+a commit's cost is writing the index pages that a page's random customer ids dirtied, and
+consecutive pages dirty mostly the same ones. A run commits its first page alone and each
+group may then hold twice the updates of the one before, up to :data:`GROUP_MAX_UPDATES` and
+:data:`GROUP_MAX_SECONDS`, so a run that is stopped (or killed) early has still made progress.
+The stream's last page always ends its group, so a caught-up stream commits every page at once.
 
 While one page is written, the next one is already being fetched and turned into documents
 (one page of read-ahead in a helper thread, which runs while SQLite works without the GIL), so
@@ -240,6 +241,7 @@ class _Group:
     def __init__(self, conn: Connection, result: IngestResult, log: Any) -> None:
         self.conn, self.result, self.log = conn, result, log
         self._tx: RootTransaction | None = None
+        self.max_updates = 1  # the first group is one page; then it doubles (module docstring)
         self._reset()
 
     def _reset(self) -> None:
@@ -265,7 +267,7 @@ class _Group:
 
     def due(self) -> bool:
         age = time.monotonic() - self.started
-        return self.updates >= GROUP_MAX_UPDATES or age >= GROUP_MAX_SECONDS
+        return self.updates >= self.max_updates or age >= GROUP_MAX_SECONDS
 
     def commit(self) -> None:
         if self._tx is None:
@@ -275,6 +277,7 @@ class _Group:
         r.offset, r.pages, r.updates = self.offset, r.pages + self.pages, r.updates + self.updates
         r.stats.add(self.stats)
         self.log.debug("pages ingested", offset=self.offset, pages=self.pages, updates=self.updates)
+        self.max_updates = min(GROUP_MAX_UPDATES, max(self.max_updates, 2 * self.updates))
         self._reset()
 
     def rollback(self) -> None:

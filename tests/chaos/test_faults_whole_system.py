@@ -138,6 +138,9 @@ def run_faults(
             sims.faults(
                 "nrs360", error_rate=0.1, lost_response_rate=0.05, rate_limit=LIMITS["nrs"], seed=9
             )
+            # NP6 makes ~3 calls per import (its first poll waits for the file), which stays
+            # under the 4/s bucket: a tighter one while the others catch up makes it meet 429s
+            sims.faults("np6", error_rate=0.1, lost_response_rate=0.05, rate_limit=1.0, seed=10)
             catch_up = sampler.run_until(lambda c: c["nrs"]["open"] < 40, limit=90 + outage)
             churn.stop()
             drain = sampler.run_until(lambda c: all(c[t]["open"] == 0 for t in TARGETS), limit=60)

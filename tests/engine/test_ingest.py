@@ -215,35 +215,41 @@ def test_an_event_before_its_customers_update_in_one_page_sees_the_stored_custom
             store.close()
 
 
-def test_a_backlog_is_committed_in_groups_of_whole_pages(
-    world: World, monkeypatch: pytest.MonkeyPatch
+def test_a_backlog_is_committed_in_growing_groups_of_whole_pages(
+    state_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Pages 1+2 share a transaction (the group is full at 6 updates), page 3 (the stream's
-    last) ends its own; ``on_page`` runs once per group with no transaction open, so it can
-    write (the daemon renews its lease there)."""
+    """Seven full pages of 2: the run commits page 1 alone, then pages 2-3, then 4-7 (a group
+    may hold twice the last one's updates, at most 8 here). ``on_page`` runs once per group
+    with no transaction open, so it can write (the daemon renews its lease there)."""
     from sqlalchemy import event
 
     from syncer.engine import ingest
 
-    monkeypatch.setattr(ingest, "GROUP_MAX_UPDATES", 6)
-    for n in range(8):
-        world.create(f"c{n}")
-    commits: list[int] = []
-    event.listen(world.store.engine, "commit", lambda conn: commits.append(1))
-    groups: list[int] = []
+    monkeypatch.setattr(ingest, "GROUP_MAX_UPDATES", 8)
+    with served_contacthub() as (sim, served):
+        store = Store(state_url)
+        try:
+            world = World(sim, served, store, tmp_path, page_size=2)
+            for n in range(14):
+                world.create(f"c{n}")
+            commits: list[int] = []
+            event.listen(store.engine, "commit", lambda conn: commits.append(1))
+            groups: list[int] = []
 
-    def on_page() -> None:
-        world.store.heartbeat("ingest", "test", 1.0)  # a write: would wait on an open group
-        groups.append(1)
+            def on_page() -> None:
+                store.heartbeat("ingest", "test", 1.0)  # a write: would wait on an open group
+                groups.append(1)
 
-    world.ingestor.on_page = on_page
-    before = len(commits)
-    result = world.ingestor.run_to_end()
-    assert (result.pages, result.updates) == (3, 8)
-    assert len(groups) == 2
-    page_commits = len(commits) - before - len(groups)  # each heartbeat commits once too
-    assert page_commits == 3  # the offset read, then two groups
-    assert world.rows("SELECT COUNT(*) FROM inbox") == [(8,)]
+            world.ingestor.on_page = on_page
+            before = len(commits)
+            result = world.ingestor.run_to_end()
+            assert (result.pages, result.updates, result.offset) == (7, 14, 14)
+            assert len(groups) == 3
+            page_commits = len(commits) - before - len(groups)  # each heartbeat commits too
+            assert page_commits == 4  # the offset read, then three groups
+            assert world.rows("SELECT COUNT(*) FROM inbox") == [(14,)]
+        finally:
+            store.close()
 
 
 def test_a_failure_inside_a_group_loses_its_pages_and_a_rerun_applies_them_once(
@@ -259,18 +265,18 @@ def test_a_failure_inside_a_group_loses_its_pages_and_a_rerun_applies_them_once(
 
     def failing_apply(*args: Any, **kwargs: Any) -> Any:
         calls[0] += 1
-        if calls[0] == 4:  # page 4: the second group already holds page 3
+        if calls[0] == 3:  # page 3: the second group already holds page 2
             raise RuntimeError("crash inside the group")
         return real_apply(*args, **kwargs)
 
     monkeypatch.setattr(applier, "apply", failing_apply)
     with pytest.raises(RuntimeError, match="crash inside the group"):
         world.ingestor.run_to_end()
-    assert world.ingestor.committed_offset() == 6  # the first group only
-    assert world.rows("SELECT COUNT(*) FROM inbox") == [(6,)]
+    assert world.ingestor.committed_offset() == 3  # the first group (page 1) only
+    assert world.rows("SELECT COUNT(*) FROM inbox") == [(3,)]
     monkeypatch.setattr(applier, "apply", real_apply)
     result = world.ingestor.run_to_end()
-    assert (result.pages, result.updates, result.offset) == (2, 6, 12)
+    assert (result.pages, result.updates, result.offset) == (3, 9, 12)
     assert world.rows("SELECT COUNT(*), COUNT(DISTINCT entity_id) FROM inbox") == [(12, 12)]
     per_customer = len(applier.customer_rules)
     assert world.rows(
