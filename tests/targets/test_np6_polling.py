@@ -157,3 +157,40 @@ def test_a_resumed_execution_is_polled_without_the_first_wait() -> None:
     runner.run(ctx, job_id, "running", run, BINDING)
     assert clock.sleeps == [] and np6.polls == 1 and len(np6.started) == 1
     assert ctx.jobs[job_id].phase == "complete"
+
+
+class FlakyPolls(FakeNp6):
+    """Its first ``failures`` polls fail as a transient error would (5xx, a lost answer)."""
+
+    def __init__(self, clock: Clock, seconds: Any, failures: int, retry_after: float | None):
+        super().__init__(clock, seconds)
+        self.failures, self.retry_after = failures, retry_after
+
+    def last_execution(self, import_id: int) -> dict[str, Any] | None:
+        if self.started and self.failures:
+            self.failures -= 1
+            raise RetryableError("NP6 GET /imports/7/executions -> 502", self.retry_after)
+        return super().last_execution(import_id)
+
+
+@pytest.mark.parametrize("retry_after", [None, 3.0])
+def test_failed_polls_are_polled_again_and_the_import_completes(
+    retry_after: float | None,
+) -> None:
+    """A poll is a read: its failure says nothing about the import, so the runner polls again
+    instead of sending every row of the file back to the queue."""
+    clock = Clock()
+    np6 = FlakyPolls(clock, lambda rows: 0.1, failures=3, retry_after=retry_after)
+    ctx = run_import(runner_for(np6, clock), 100)
+    assert ctx.jobs[1].phase == "complete"
+    assert (len(np6.started), np6.polls) == (1, 1)  # one execution; the 4th poll found it done
+    if retry_after is not None:
+        assert all(s >= retry_after for s in clock.sleeps[1:4])  # Retry-After is honoured
+
+
+def test_polls_failing_past_the_deadline_leave_the_job_resumable() -> None:
+    clock = Clock()
+    np6 = FlakyPolls(clock, lambda rows: 0.1, failures=10_000, retry_after=None)
+    with pytest.raises(RetryableError, match="502"):
+        run_import(runner_for(np6, clock, poll_timeout=60.0), 100)
+    assert len(np6.started) == 1 and clock.now >= 1060.0

@@ -258,7 +258,17 @@ class ImportRunner:
             self.sleep(first_wait)
         attempt = 0
         while True:
-            execution = self.client.last_execution(import_id)
+            try:
+                execution = self.client.last_execution(import_id)
+            except RetryableError as exc:
+                # a poll is a read: a lost answer, a 5xx or a 429 says nothing about the
+                # import, so poll again (until the deadline) instead of sending its rows back
+                if self.clock() >= deadline:
+                    raise
+                attempt += 1
+                wait = backoff_delay(attempt, base=max(base, 0.5), cap=self.poll_cap)
+                self.sleep(max(wait, exc.retry_after or 0.0))
+                continue
             if execution is None:
                 return None, {}
             state = execution.get("state")
