@@ -54,6 +54,21 @@ class Seen:
     blocked: bool = False  # unsubscribed / blacklisted
 
 
+def one_target_config(
+    target: dict[str, Any], pipelines: list[dict[str, Any]], engine: dict[str, Any]
+) -> SyncerConfig:
+    """A config with the test source, ``target`` as :data:`TARGET` and ``pipelines``."""
+    return SyncerConfig.model_validate(
+        {
+            "version": 1,
+            "source": SOURCE,
+            "targets": {TARGET: target},
+            "pipelines": pipelines,
+            "engine": engine,
+        }
+    )
+
+
 class Harness:
     """Ingest (the real ``Applier``) + delivery (the real ``Deliverer``) on one state store."""
 
@@ -187,14 +202,8 @@ class TargetContract:
             for name in ("a", "b")
         ]
         target = {**self.target_settings(sim_url), "max_in_flight": 4, "max_attempts": 6}
-        return SyncerConfig.model_validate(
-            {
-                "version": 1,
-                "source": SOURCE,
-                "targets": {TARGET: target},
-                "pipelines": pipelines,
-                "engine": {"batch_size": 50, "backoff_base": 0.05, "backoff_max": 0.2},
-            }
+        return one_target_config(
+            target, pipelines, {"batch_size": 50, "backoff_base": 0.05, "backoff_max": 0.2}
         )
 
     @pytest.fixture

@@ -19,6 +19,19 @@ from syncer.targets.base import Change, ChangeAction, Job, Known, OnDelete, Outc
 
 _ids = itertools.count(1)
 
+OCTOPUSH_LOGIN, OCTOPUSH_KEY = "sandbox@example.com", "sandbox-octopush-key"
+
+
+def octopush_target(sim_url: str, **settings: Any) -> dict[str, Any]:
+    """The ``targets`` entry of an Octopush simulator served at ``sim_url``."""
+    return {
+        "type": "octopush",
+        "base_url": sim_url + "/v1/public",
+        "api_login": OCTOPUSH_LOGIN,
+        "api_key": OCTOPUSH_KEY,
+        **settings,
+    }
+
 
 class MemoryContext:
     """A :class:`syncer.targets.base.TargetContext` kept in dictionaries (one process)."""

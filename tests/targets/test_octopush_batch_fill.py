@@ -11,49 +11,33 @@ from typing import Any
 
 import httpx
 import pytest
-from contract import SOURCE, TARGET, Harness
+from contract import TARGET, Harness, one_target_config
+from octopush_np6_fakes import OCTOPUSH_KEY, OCTOPUSH_LOGIN, octopush_target
 
 from syncer.config import SyncerConfig
 from syncer.sandbox.octopush import OctopushSimulator
 from syncer.sandbox.serve import ServedApp
 from syncer.state.store import Store
 
-LOGIN, KEY = "sandbox@example.com", "sandbox-octopush-key"
 BATCH = 10
 
 
 @pytest.fixture
 def sim() -> Iterator[str]:
-    with ServedApp(OctopushSimulator(api_login=LOGIN, api_key=KEY).asgi()) as app:
+    with ServedApp(OctopushSimulator(api_login=OCTOPUSH_LOGIN, api_key=OCTOPUSH_KEY).asgi()) as app:
         yield app.url
 
 
 def config(sim: str) -> SyncerConfig:
-    return SyncerConfig.model_validate(
-        {
-            "version": 1,
-            "source": SOURCE,
-            "targets": {
-                TARGET: {
-                    "type": "octopush",
-                    "base_url": sim + "/v1/public",
-                    "api_login": LOGIN,
-                    "api_key": KEY,
-                    "batch_size": BATCH,
-                }
-            },
-            "pipelines": [
-                {
-                    "name": "a",
-                    "target": TARGET,
-                    "entity": "customer",
-                    "fields": {"phone_number": "base.contacts.mobilePhone"},
-                    "list": "Everyone",
-                }
-            ],
-            "engine": {"batch_size": BATCH},
-        }
-    )
+    pipeline = {
+        "name": "a",
+        "target": TARGET,
+        "entity": "customer",
+        "fields": {"phone_number": "base.contacts.mobilePhone"},
+        "list": "Everyone",
+    }
+    target = octopush_target(sim, batch_size=BATCH)
+    return one_target_config(target, [pipeline], {"batch_size": BATCH})
 
 
 def test_invalid_rows_do_not_leave_the_calls_short(sim: str, tmp_path: Path) -> None:

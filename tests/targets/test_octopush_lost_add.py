@@ -19,8 +19,14 @@ from typing import Any
 
 import httpx
 import pytest
-from contract import SOURCE, TARGET, Harness
-from octopush_np6_fakes import MemoryContext, change
+from contract import TARGET, Harness, one_target_config
+from octopush_np6_fakes import (
+    OCTOPUSH_KEY,
+    OCTOPUSH_LOGIN,
+    MemoryContext,
+    change,
+    octopush_target,
+)
 
 from syncer.config import SyncerConfig
 from syncer.sandbox.octopush import OctopushSimulator
@@ -31,13 +37,12 @@ from syncer.targets.base import Known
 from syncer.targets.octopush import OctopushClient, OctopushTarget
 from syncer.targets.octopush.plan import identity_key, plan_change
 
-LOGIN, KEY = "sandbox@example.com", "sandbox-octopush-key"
 OLD, NEW, OTHER = "+33600000001", "+33600000002", "+33600000099"
 
 
 @pytest.fixture(scope="module")
 def served() -> Iterator[str]:
-    with ServedApp(OctopushSimulator(api_login=LOGIN, api_key=KEY).asgi()) as app:
+    with ServedApp(OctopushSimulator(api_login=OCTOPUSH_LOGIN, api_key=OCTOPUSH_KEY).asgi()) as app:
         yield app.url
 
 
@@ -58,35 +63,19 @@ def state(sim: str) -> dict[str, Any]:
 
 
 def config(sim: str, max_attempts: int = 6) -> SyncerConfig:
-    return SyncerConfig.model_validate(
-        {
-            "version": 1,
-            "source": SOURCE,
-            "targets": {
-                TARGET: {
-                    "type": "octopush",
-                    "base_url": sim + "/v1/public",
-                    "api_login": LOGIN,
-                    "api_key": KEY,
-                    "max_attempts": max_attempts,
-                }
-            },
-            "pipelines": [
-                {
-                    "name": "a",
-                    "target": TARGET,
-                    "entity": "customer",
-                    "when": {"tags_any": ["a"]},
-                    "fields": {
-                        "phone_number": "base.contacts.mobilePhone",
-                        "first_name": "base.firstName",
-                    },
-                    "list": "List {{ base.address.country }}",
-                    "on_delete": "remove_from_list",
-                }
-            ],
-            "engine": {"batch_size": 50, "backoff_base": 0.05, "backoff_max": 0.2},
-        }
+    pipeline = {
+        "name": "a",
+        "target": TARGET,
+        "entity": "customer",
+        "when": {"tags_any": ["a"]},
+        "fields": {"phone_number": "base.contacts.mobilePhone", "first_name": "base.firstName"},
+        "list": "List {{ base.address.country }}",
+        "on_delete": "remove_from_list",
+    }
+    return one_target_config(
+        octopush_target(sim, max_attempts=max_attempts),
+        [pipeline],
+        {"batch_size": 50, "backoff_base": 0.05, "backoff_max": 0.2},
     )
 
 
@@ -232,7 +221,9 @@ def test_leave_with_a_new_phone_after_a_lost_add(harness: Harness, sim: str) -> 
 
 def test_identity_is_phone_and_list_and_the_retry_answers_it(sim: str) -> None:
     http = httpx.Client(timeout=5)
-    target = OctopushTarget("octo", OctopushClient(http, sim + "/v1/public", LOGIN, KEY))
+    target = OctopushTarget(
+        "octo", OctopushClient(http, sim + "/v1/public", OCTOPUSH_LOGIN, OCTOPUSH_KEY)
+    )
     try:
         add = change("c1", {"phone_number": "+33 6 00 00 00 01"}, list_name="VIP")
         assert target.identity(add) == identity_key(OLD, "VIP") == f"{OLD} VIP"
