@@ -293,7 +293,7 @@ class _Batch:
             elif rule.needs_customer and full["customer"] is None:
                 full["customer"] = self._customer_doc(cid)
             if rule.mapper.accepts("event", full):
-                self.event_rows.append(self._delivery(rule, "event", eid, "upsert"))
+                self.event_rows.append(self._delivery(rule, "event", eid, "upsert", cid or eid))
 
     def _customer_doc(self, cid: str | None) -> dict[str, Any] | None:
         if cid is None:
@@ -320,10 +320,24 @@ class _Batch:
             None,  # pipelines: filled in by _write for customers
         ]
 
-    def _delivery(self, rule: Rule, kind: str, entity_id: str, action: str) -> tuple[Any, ...]:
+    def _delivery(
+        self, rule: Rule, kind: str, entity_id: str, action: str, subject: str
+    ) -> tuple[Any, ...]:
         self.stats.by_action[action] = self.stats.by_action.get(action, 0) + 1
         now = self.now
-        return (rule.name, rule.target, kind, entity_id, action, "pending", 0, now, now, now)
+        return (
+            rule.name,
+            rule.target,
+            kind,
+            entity_id,
+            action,
+            "pending",
+            0,
+            now,
+            now,
+            now,
+            subject,
+        )
 
     def _write(self) -> None:
         conn, now, stream = self.conn, self.now, self.stream
@@ -376,7 +390,7 @@ class _Batch:
                 reopen.append((open_id, action))
                 self.stats.by_action[action] = self.stats.by_action.get(action, 0) + 1
             else:
-                inserts.append(self._delivery(by_name[pipeline], "customer", cid, action))
+                inserts.append(self._delivery(by_name[pipeline], "customer", cid, action, cid))
         inserts += self.event_rows
         ops.insert_deliveries(conn, inserts)
         ops.reopen_deliveries(conn, reopen, now)

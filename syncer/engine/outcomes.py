@@ -101,8 +101,8 @@ def to_result(
     """The row result for planned change ``p`` given the target's answer ``out``."""
     row = p.row
     if out is None:
-        if p.kind == "unchanged":
-            return RowResult(row, "done", "unchanged", p.subject_id, spend_attempt=False)
+        if p.kind in ("unchanged", "superseded"):
+            return RowResult(row, "done", p.kind, p.subject_id, spend_attempt=False)
         if p.kind == "invalid":
             return RowResult(row, "dead", "invalid", p.subject_id, error=p.error)
         state = "failed" if row.attempts else "pending"

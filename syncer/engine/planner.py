@@ -10,6 +10,8 @@ unchanged   upsert whose hash equals the last accepted one: nothing is sent
 leave       the customer left the pipeline: its groups/lists go, the contact stays
 delete      the customer was deleted in Contacthub: the pipeline's ``on_delete``
 invalid     mapping failed (bad phone, missing key field, no entity): dead at once
+superseded  an upsert or leave of a customer deleted since (or an event of one): nothing
+            is sent, the delete is (once a delete is known, only the delete goes out)
 ==========  ===========================================================================
 
 ``joins``/``leaves`` are the group/list names the change adds to or removes from this
@@ -32,8 +34,16 @@ from ..state.delivery_ops import ClaimedRow, Entity
 from ..state.store import Store
 from ..targets.base import Change, Known, OnDelete
 
-PlanKind = Literal["create", "update", "unchanged", "leave", "delete", "invalid"]
-PLAN_KINDS: tuple[PlanKind, ...] = ("create", "update", "unchanged", "leave", "delete", "invalid")
+PlanKind = Literal["create", "update", "unchanged", "leave", "delete", "invalid", "superseded"]
+PLAN_KINDS: tuple[PlanKind, ...] = (
+    "create",
+    "update",
+    "unchanged",
+    "leave",
+    "delete",
+    "invalid",
+    "superseded",
+)
 
 
 @dataclass(frozen=True)
@@ -122,6 +132,9 @@ class Planner:
                 None,
                 error=f"pipeline {row.pipeline!r} is not in the config any more",
             )
+        customer = entities.get(("customer", subject))
+        if row.action != "delete" and customer is not None and customer.deleted:
+            return Planned(row, "superseded", subject, None)
         doc = self.document(row, entities)
         record: MappedRecord | None = None
         error: str | None = None

@@ -34,7 +34,7 @@ from .outcomes import RetryPolicy, TargetStats, known_after, to_result
 from .planner import Planned, Planner
 from .ratelimit import RateLimiter
 
-CLAIM_LEASE = 300.0
+CLAIM_LEASE = 300.0  # seconds a claim lives without renewal (renewed every third of it)
 CIRCUIT_CODES = {"closed": 0, "half_open": 1, "open": 2}  # syncer_circuit_state
 PRUNE_EVERY = 200  # batches between delivery_log prunes
 TOP_UP_ROUNDS = 3  # extra claims that fill a batch target's call (see TargetWorker._claim)
@@ -48,6 +48,7 @@ class _Batch:
     answers: list[Answer] = field(default_factory=list)
     open_tasks: int = 0
     finished_jobs: list[int] = field(default_factory=list)  # dropped when recorded
+    tokens: set[str] = field(default_factory=set)  # the claims it holds (renewed, fenced)
 
 
 class TargetWorker:
@@ -68,8 +69,12 @@ class TargetWorker:
         breaker: CircuitBreaker,
         run_id: str,
         stopping: threading.Event,
+        claim_lease: float = CLAIM_LEASE,
     ) -> None:
         self.name = name
+        self.claim_lease = claim_lease
+        self._live_tokens: set[str] = set()  # claims of batches not recorded yet
+        self._tokens_guard = threading.Lock()
         self.target = target
         self.store = store
         self.ctx = ctx
@@ -105,7 +110,28 @@ class TargetWorker:
         seconds of claiming passed, or stop)."""
         until = None if budget is None else time.monotonic() + budget
         stats = TargetStats()
-        self._take_over_dead_claims(clock())
+        self._take_over_dead_claims()
+        renewing = threading.Event()
+        renewer = threading.Thread(
+            target=self._renew_claims, args=(renewing,), name=f"renew-{self.name}", daemon=True
+        )
+        renewer.start()
+        try:
+            return self._drain(stats, force_flush, max_batches, until, clock)
+        finally:
+            renewing.set()
+            renewer.join()
+            with self._tokens_guard:  # claims of batches never recorded (a crash): let expire
+                self._live_tokens.clear()
+
+    def _drain(
+        self,
+        stats: TargetStats,
+        force_flush: bool,
+        max_batches: int | None,
+        until: float | None,
+        clock: Callable[[], float],
+    ) -> TargetStats:
         throttled_before = self.limiter.throttled if self.limiter else 0
         pending: dict[Future[list[Answer]], _Batch] = {}
         # Each task puts its future here when it is done: waiting for the next one is O(1),
@@ -154,10 +180,32 @@ class TargetWorker:
             stats.error = str(self.fatal)
         return stats
 
-    def _take_over_dead_claims(self, now: float) -> None:
+    def _renew_claims(self, done: threading.Event) -> None:
+        """Keep this worker's claims alive while their calls run (a long NP6 poll, a slow
+        answer): every third of the lease, on the database's clock. A claim that could not be
+        renewed (this process was paused past its lease and another worker took the customer)
+        is lost: its outcomes will be dropped by the fence in ``record_outcomes``."""
+        while not done.wait(self.claim_lease / 3):
+            with self._tokens_guard:
+                tokens = sorted(self._live_tokens)
+            if not tokens:
+                continue
+            try:
+                with self.store.transaction() as conn:
+                    held = ops.renew_claims(
+                        conn, self.name, tokens, ops.db_now(conn), self.claim_lease
+                    )
+            except Exception as exc:  # the next turn tries again; the fence keeps it safe
+                self.log.warning("could not renew claims", error=db_unavailable(exc) or repr(exc))
+                continue
+            if len(held) < len(tokens):
+                self.log.warning("claims lost to another worker", claims=len(tokens) - len(held))
+
+    def _take_over_dead_claims(self) -> None:
         """Make the rows claimed by workers of dead processes (SIGKILL, OOM, power loss on
         this host) due again now, instead of when their claim would have expired."""
         with self.store.transaction() as conn:
+            now = ops.db_now(conn)
             dead = [w for w in ops.live_claimers(conn, self.name, now) if owner_is_dead(w)]
             rows = ops.expire_claims(conn, self.name, dead)
         if dead:
@@ -193,16 +241,19 @@ class TargetWorker:
                 more, full = self._claim_planned(short, now, stats)
                 planned += more
         self._note_identities(planned, now)
-        return _Batch(planned)
+        return _Batch(planned, tokens={p.row.token for p in planned})
 
     def _claim_planned(
         self, limit: int, now: float, stats: TargetStats
     ) -> tuple[list[Planned], bool]:
         """Claim up to ``limit`` due rows and plan them; and whether the claim was full."""
         with self.store.transaction() as conn:
-            rows = ops.claim(conn, self.name, self.worker_id, limit, now, CLAIM_LEASE)
+            db_now = ops.db_now(conn)
+            rows = ops.claim(conn, self.name, self.worker_id, limit, db_now, self.claim_lease)
             if not rows:
                 return [], False
+            with self._tokens_guard:
+                self._live_tokens.add(rows[0].token)
             keys = {(r.entity_type, r.entity_id) for r in rows}
             found = ops.load_entities(conn, keys)
             customers = {
@@ -282,6 +333,11 @@ class TargetWorker:
                 for p in round_
             ]
             outcomes = self._apply(changes, batch.finished_jobs)
+            if self.fatal is not None and not outcomes:
+                # refused credentials, a closed account: an operator problem, not the
+                # records'; they go back untouched, spending no attempt
+                answers.extend((p, None) for p in round_)
+                continue
             for p, change in zip(round_, changes, strict=True):
                 out = outcomes.get(p.row.id) or Outcome.retry(change, "the target gave no answer")
                 knowns[p.subject_id] = known_after(knowns[p.subject_id], p.row.pipeline, out)
@@ -323,11 +379,19 @@ class TargetWorker:
             for p, out in b.answers
         ]
         with self.store.transaction() as conn:
-            ops.record_outcomes(conn, self.name, results, now, self.run_id)
+            lost = ops.record_outcomes(conn, self.name, results, now, self.run_id)
             ops.finish_jobs(conn, [j for b in ready for j in b.finished_jobs])
             self._commits += 1
             if self._commits % PRUNE_EVERY == 0:
                 ops.prune_log(conn)
+        with self._tokens_guard:
+            for b in ready:
+                self._live_tokens -= b.tokens
+        if lost:
+            # another worker took these customers after our claim expired: it records them
+            self.log.warning("outcomes of lost claims dropped", rows=len(lost))
+            lost_ids = {r.row.id for r in lost}
+            results = [r for r in results if r.row.id not in lost_ids]
         sent = 0
         for result in results:
             stats.count(result)
@@ -343,7 +407,7 @@ class TargetWorker:
                     outcome=result.outcome,
                     error=result.error,
                 )
-            sent += result.outcome not in ("unchanged", "invalid", "released")
+            sent += result.outcome not in ("unchanged", "superseded", "invalid", "released")
         metrics.ATTEMPTS.labels(self.name).inc(sent)
         metrics.CIRCUIT_STATE.labels(self.name).set(CIRCUIT_CODES[self.breaker.state])
         for b in ready:

@@ -15,15 +15,17 @@ target is in flight under a live claim, so one customer's changes never race eac
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.expression import exists
 
 from ..targets.base import Known
-from .schema import deliveries, delivery_log, entities, id_map, memberships, target_jobs
+from .schema import claims, deliveries, delivery_log, entities, id_map, memberships, target_jobs
 from .store import upsert
 
 OPEN_STATES = ("pending", "failed")
@@ -43,9 +45,11 @@ class ClaimedRow:
     attempts: int  # attempts spent before this claim
     taken_over: bool  # the previous claim expired without an outcome (a worker crashed)
     last_error: str | None
+    token: str = ""  # the claim that owns the row; outcomes of a lost claim are dropped
+    subject_id: str = ""  # the customer the row is about (the claim's key)
 
     @classmethod
-    def from_row(cls, r: Any, taken_over: bool) -> ClaimedRow:
+    def from_row(cls, r: Any, taken_over: bool, token: str = "") -> ClaimedRow:
         """From a ``deliveries`` result row."""
         return cls(
             r.id,
@@ -57,6 +61,8 @@ class ClaimedRow:
             int(r.attempts),
             taken_over,
             r.last_error,
+            token,
+            r.subject_id,
         )
 
 
@@ -92,45 +98,75 @@ class RowResult:
     member_key: str | None = None
 
 
+def db_now(conn: Connection) -> float:
+    """The database's clock, in seconds since the epoch: every lease and claim is compared
+    with it, so replicas on hosts whose clocks disagree still agree on who holds what."""
+    if conn.dialect.name == "postgresql":
+        sql = "SELECT EXTRACT(EPOCH FROM clock_timestamp())"
+    else:
+        sql = "SELECT (julianday('now') - 2440587.5) * 86400.0"
+    return float(conn.exec_driver_sql(sql).scalar_one())
+
+
+def new_token() -> str:
+    """A claim's fencing token: unique per claim call."""
+    return uuid.uuid4().hex
+
+
 def claim(
     conn: Connection, target: str, worker: str, limit: int, now: float, lease: float
 ) -> list[ClaimedRow]:
-    """Claim up to ``limit`` due rows of ``target`` for ``worker`` until ``now + lease``."""
+    """Claim due rows of up to ``limit`` rows' worth of customers of ``target`` for ``worker``
+    until ``now + lease`` (``now``: :func:`db_now`).
+
+    The protocol, the same on SQLite and PostgreSQL:
+
+    1. read candidate rows (due, oldest id first, of customers with no live claim) without
+       locking them;
+    2. take a claim per candidate customer in ``claims`` (insert, or take over an expired one),
+       in customer-id order so two claimers never wait on each other in a cycle; the primary
+       key makes a customer claimed by another worker (another thread or replica, committed
+       or not) unavailable: on PostgreSQL the insert waits for the other transaction and then
+       sees its claim;
+    3. lock and take every due row of the customers won (re-read under the lock: a row ingest
+       rewrote meanwhile is taken as it is now), holding back rows behind an older row of the
+       customer that waits for its retry, so a customer's changes are sent in order;
+    4. mark them in flight with the claim's token.
+
+    Locks are always taken claims first, then deliveries (as :func:`record_outcomes` does).
+    """
     d = deliveries
-    other = deliveries.alias("other")
-    busy = exists().where(
-        other.c.target == d.c.target,
-        other.c.state == "in_flight",
-        other.c.claim_expires_at >= now,
-        other.c.entity_id == d.c.entity_id,
-        other.c.id != d.c.id,
+    held = exists().where(
+        claims.c.target == d.c.target,
+        claims.c.subject_id == d.c.subject_id,
+        claims.c.expires_at >= now,
     )
-    # Never overtake: a row waits while an older row about the same customer (the customer
-    # itself, or an event of it) waits for its retry, so the newest state is sent last.
-    ent, older_ent = entities.alias("ent"), entities.alias("older_ent")
+    # a row behind an older row of its customer that waits for its retry waits too
     older = deliveries.alias("older")
-    waiting = exists(
-        select(older.c.id)
-        .select_from(
-            older.outerjoin(
-                older_ent,
-                and_(
-                    older_ent.c.entity_type == older.c.entity_type,
-                    older_ent.c.entity_id == older.c.entity_id,
-                ),
-            )
-        )
-        .where(
-            older.c.target == d.c.target,
-            older.c.id < d.c.id,
-            older.c.state.in_(OPEN_STATES),
-            older.c.due_at > now,
-            func.coalesce(older_ent.c.customer_id, older.c.entity_id)
-            == func.coalesce(ent.c.customer_id, d.c.entity_id),
-        )
+    waiting = exists().where(
+        older.c.subject_id == d.c.subject_id,
+        older.c.target == d.c.target,
+        older.c.id < d.c.id,
+        older.c.state.in_(OPEN_STATES),
+        older.c.due_at > now,
     )
-    due = _due(now)
-    query = (
+    candidates = conn.execute(
+        select(d.c.id, d.c.subject_id)
+        .where(d.c.target == target, _due(now), ~held, ~waiting)
+        .order_by(d.c.id)
+        .limit(limit)
+    ).all()
+    wanted: list[str] = []
+    for r in candidates:
+        if r.subject_id not in wanted:
+            wanted.append(r.subject_id)
+    if not wanted:
+        return []
+    token = new_token()
+    won = _take_claims(conn, target, sorted(wanted), worker, token, now + lease, now)
+    if not won:
+        return []
+    rows = conn.execute(
         select(
             d.c.id,
             d.c.pipeline,
@@ -142,51 +178,140 @@ def claim(
             d.c.state,
             d.c.claimed_by,
             d.c.last_error,
+            d.c.subject_id,
+            d.c.due_at,
         )
-        .select_from(
-            d.outerjoin(
-                ent, and_(ent.c.entity_type == d.c.entity_type, ent.c.entity_id == d.c.entity_id)
+        .where(
+            d.c.target == target,
+            d.c.subject_id.in_(sorted(won)),
+            d.c.state.in_((*OPEN_STATES, "in_flight")),
+        )
+        .order_by(d.c.id)
+        .with_for_update(of=d)
+    ).all()
+    taken = _in_order(rows, now)
+    idle = won - {r.subject_id for r in taken}
+    if idle:  # the rows moved on meanwhile (done by an older claim, or not due after all)
+        conn.execute(
+            delete(claims).where(
+                claims.c.target == target,
+                claims.c.token == token,
+                claims.c.subject_id.in_(sorted(idle)),
             )
         )
-        .where(d.c.target == target, due, ~busy, ~waiting)
-        # oldest first by id, not by due time: a retried row that came due after a newer row
-        # of the same customer must still be claimed before it (the worker sends a
-        # customer's rows in id order, and `busy` holds the newer one back while it flies)
-        .order_by(d.c.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True, of=d)
-    )
-    rows = conn.execute(query).all()
-    if not rows:
+    if not taken:
         return []
     conn.execute(
         update(d)
-        .where(d.c.id.in_([r.id for r in rows]))
-        .values(state="in_flight", claimed_by=worker, claim_expires_at=now + lease, updated_at=now)
+        .where(d.c.id.in_([r.id for r in taken]))
+        .values(
+            state="in_flight",
+            claimed_by=worker,
+            claim_token=token,
+            claim_expires_at=now + lease,
+            updated_at=now,
+        )
     )
-    return [ClaimedRow.from_row(r, taken_over=r.claimed_by is not None) for r in rows]
+    return [ClaimedRow.from_row(r, r.claimed_by is not None, token) for r in taken]
+
+
+def _take_claims(
+    conn: Connection,
+    target: str,
+    subjects: Sequence[str],
+    worker: str,
+    token: str,
+    expires_at: float,
+    now: float,
+) -> set[str]:
+    """Insert or take over (when expired) the claims of ``subjects``; the ones won."""
+    dialect = conn.dialect.name
+    stmt: Any = postgresql.insert(claims) if dialect == "postgresql" else sqlite.insert(claims)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["target", "subject_id"],
+        set_={"owner": worker, "token": token, "expires_at": expires_at},
+        where=claims.c.expires_at < now,
+    ).returning(claims.c.subject_id)
+    rows = [
+        {
+            "target": target,
+            "subject_id": s,
+            "owner": worker,
+            "token": token,
+            "expires_at": expires_at,
+        }
+        for s in subjects
+    ]
+    won: set[str] = set()
+    for row in rows:  # one statement per claim: the order is the lock order
+        won.update(conn.execute(stmt, row).scalars())
+    return won
+
+
+def _in_order(rows: Sequence[Any], now: float) -> list[Any]:
+    """Of a claimed customer's rows (id order), the due ones that no earlier open row waiting
+    for its retry holds back: the newest state is always sent last."""
+    blocked: set[str] = set()
+    taken = []
+    for r in rows:
+        if r.subject_id in blocked:
+            continue
+        due = r.state == "in_flight" or r.due_at <= now  # in flight: its claim expired (won)
+        if due:
+            taken.append(r)
+        else:
+            blocked.add(r.subject_id)
+    return taken
+
+
+def renew_claims(
+    conn: Connection, target: str, tokens: Sequence[str], now: float, lease: float
+) -> set[str]:
+    """Extend the live claims of ``tokens`` to ``now + lease``; the tokens still held (a claim
+    lost to another worker after it expired is not renewed: its outcomes will be dropped)."""
+    if not tokens:
+        return set()
+    held = set(
+        conn.execute(
+            update(claims)
+            .where(claims.c.target == target, claims.c.token.in_(list(tokens)))
+            .values(expires_at=now + lease)
+            .returning(claims.c.token)
+        ).scalars()
+    )
+    if held:
+        conn.execute(
+            update(deliveries)
+            .where(deliveries.c.claim_token.in_(sorted(held)), deliveries.c.state == "in_flight")
+            .values(claim_expires_at=now + lease)
+        )
+    return held
 
 
 def live_claimers(conn: Connection, target: str, now: float) -> list[str]:
-    """The workers holding unexpired claims on rows of ``target``."""
-    d = deliveries
+    """The workers holding unexpired claims on customers of ``target``."""
     rows = conn.execute(
-        select(d.c.claimed_by)
-        .where(d.c.target == target, d.c.state == "in_flight", d.c.claim_expires_at >= now)
+        select(claims.c.owner)
+        .where(claims.c.target == target, claims.c.expires_at >= now)
         .distinct()
     ).scalars()
     return [w for w in rows if w]
 
 
 def expire_claims(conn: Connection, target: str, workers: Sequence[str]) -> int:
-    """End the claims of ``workers`` (dead processes) on ``target`` now: their rows are due
-    again (and, claimed again, count as taken over)."""
+    """End the claims of ``workers`` (dead processes) on ``target`` now: their customers can be
+    claimed again (and their rows, claimed again, count as taken over)."""
     if not workers:
         return 0
+    conn.execute(
+        update(claims)
+        .where(claims.c.target == target, claims.c.owner.in_(list(workers)))
+        .values(expires_at=0.0)
+    )
     d = deliveries
     result = conn.execute(
         update(d)
-        .where(d.c.target == target, d.c.state == "in_flight", d.c.claimed_by.in_(workers))
+        .where(d.c.target == target, d.c.state == "in_flight", d.c.claimed_by.in_(list(workers)))
         .values(claim_expires_at=0.0)
     )
     return int(result.rowcount or 0)
@@ -255,10 +380,31 @@ def load_known(
 
 def record_outcomes(
     conn: Connection, target: str, results: Sequence[RowResult], now: float, run_id: str | None
-) -> None:
-    """Write a batch's results: delivery states, id map, memberships and the log (batched)."""
+) -> list[RowResult]:
+    """Write a batch's results: delivery states, id map, memberships and the log (batched),
+    and release the batch's claims. Fenced: only results whose claim is still held (its token
+    in ``claims``, locked here until commit) are written; the others are returned untouched.
+    A lost claim's customer row whose call went out gets a new pending row, so the customer's
+    newest state is sent after whatever that late call wrote."""
     if not results:
-        return
+        return []
+    tokens = sorted({r.row.token for r in results})
+    held = set(
+        conn.execute(
+            select(claims.c.token)
+            .where(claims.c.target == target, claims.c.token.in_(tokens))
+            .with_for_update()
+        ).scalars()
+    )
+    lost = [r for r in results if r.row.token not in held]
+    results = [r for r in results if r.row.token in held]
+    _requeue(conn, [r for r in lost if r.outcome != "released"], now)
+    if held:
+        conn.execute(
+            delete(claims).where(claims.c.target == target, claims.c.token.in_(sorted(held)))
+        )
+    if not results:
+        return lost
     _update_rows(conn, results, now)
     _write_id_map(conn, target, results, now)
     _write_memberships(conn, target, results)
@@ -278,12 +424,39 @@ def record_outcomes(
             for r in results
         ],
     )
+    return lost
+
+
+def _requeue(conn: Connection, lost: Sequence[RowResult], now: float) -> None:
+    """A pending copy of each lost customer row (events are sent by the row's new owner; a
+    customer's state is idempotent to re-send, an event is not re-created)."""
+    rows = [r.row for r in lost if r.row.entity_type == "customer"]
+    if rows:
+        conn.execute(
+            insert(deliveries),
+            [
+                {
+                    "pipeline": r.pipeline,
+                    "target": r.target,
+                    "entity_type": r.entity_type,
+                    "entity_id": r.entity_id,
+                    "subject_id": r.subject_id or r.entity_id,
+                    "action": r.action,
+                    "state": "pending",
+                    "attempts": 0,
+                    "due_at": now,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for r in rows
+            ],
+        )
 
 
 def _update_rows(conn: Connection, results: Sequence[RowResult], now: float) -> None:
     stmt = (
         update(deliveries)
-        .where(deliveries.c.id == bindparam("b_id"))
+        .where(deliveries.c.id == bindparam("b_id"), deliveries.c.claim_token == bindparam("b_tok"))
         .values(
             state=bindparam("b_state"),
             attempts=deliveries.c.attempts + bindparam("b_spent"),
@@ -291,6 +464,7 @@ def _update_rows(conn: Connection, results: Sequence[RowResult], now: float) -> 
             updated_at=now,
             claimed_by=None,
             claim_expires_at=None,
+            claim_token=None,
             last_error=bindparam("b_error"),
         )
     )
@@ -299,6 +473,7 @@ def _update_rows(conn: Connection, results: Sequence[RowResult], now: float) -> 
         [
             {
                 "b_id": r.row.id,
+                "b_tok": r.row.token,
                 "b_state": r.state,
                 "b_spent": int(r.spend_attempt),
                 "b_due": r.due_at,

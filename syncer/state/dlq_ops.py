@@ -65,9 +65,10 @@ def dlq_retry(
 ) -> tuple[int, int]:
     """Move dead rows back to ``pending`` (due now, attempts reset).
 
-    A dead row superseded by a newer row of the same pipeline and entity (which will send the
-    newest state anyway) is closed as ``done`` instead, so at most one row per customer stays
-    open. Returns ``(retried, superseded)``.
+    A dead row superseded by any newer row of the same pipeline and customer, whatever its
+    state (an open one sends the newest state anyway; a done one, a delete say, already did)
+    is closed as ``done`` instead, so a retry never resurrects an older state. The retried row
+    is planned from the newest entity when it is sent. Returns ``(retried, superseded)``.
     """
     d = deliveries
     query = select(d.c.id, d.c.pipeline, d.c.entity_type, d.c.entity_id).where(d.c.state == "dead")
@@ -79,31 +80,25 @@ def dlq_retry(
     if not dead:
         return 0, 0
     customers = sorted({r.entity_id for r in dead if r.entity_type == "customer"})
-    open_keys = {
-        (r.pipeline, r.entity_id)
+    # the newest row of each (pipeline, customer), whatever its state: a dead row older than
+    # it is superseded (a done delete after a dead upsert must never be undone by a retry)
+    latest = {
+        (r.pipeline, r.entity_id): int(r.newest)
         for r in conn.execute(
-            select(d.c.pipeline, d.c.entity_id).where(
-                d.c.state.in_((*OPEN_STATES, "in_flight")),
-                d.c.entity_type == "customer",
-                d.c.entity_id.in_(customers),
-            )
+            select(d.c.pipeline, d.c.entity_id, func.max(d.c.id).label("newest"))
+            .where(d.c.entity_type == "customer", d.c.entity_id.in_(customers))
+            .group_by(d.c.pipeline, d.c.entity_id)
         )
     }
     retry: list[int] = []
     superseded: list[int] = []
-    newest: dict[tuple[str, str], int] = {}
     for r in dead:
         if r.entity_type != "customer":  # events never coalesce: each one is retried
             retry.append(r.id)
-            continue
-        key = (r.pipeline, r.entity_id)
-        if key in open_keys:
+        elif latest.get((r.pipeline, r.entity_id), r.id) > r.id:
             superseded.append(r.id)
-            continue
-        if key in newest:
-            superseded.append(newest[key])
-        newest[key] = r.id  # rows come in id order: the last one is the newest
-    retry += newest.values()
+        else:
+            retry.append(r.id)
     if retry:
         conn.execute(
             update(d)
@@ -115,6 +110,7 @@ def dlq_retry(
                 updated_at=now,
                 claimed_by=None,
                 claim_expires_at=None,
+                claim_token=None,
             )
         )
     if superseded:

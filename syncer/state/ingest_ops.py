@@ -53,6 +53,7 @@ DELIVERY_COLUMNS = (
     "due_at",
     "created_at",
     "updated_at",
+    "subject_id",
 )
 
 # The per-page statements below are driver SQL on purpose: SQLAlchemy's per-row parameter
@@ -170,15 +171,20 @@ def open_customer_deliveries(conn: Connection, ids: Collection[str]) -> dict[tup
     """``(pipeline, customer id) -> delivery id`` of open (pending/failed) customer rows.
 
     ``in_flight`` rows are left out on purpose: a worker owns them, so a change adds a new row.
+    On PostgreSQL the rows are locked (in id order, as the claim locks them) until the page
+    commits: a worker cannot claim a row ingest is about to rewrite, and a row a worker claimed
+    meanwhile is re-read as in flight and gets a new row instead of a rewrite that matches
+    nothing (READ COMMITTED re-checks a locked row's state). SQLite serialises writers anyway.
     """
-    rows = _select_in(
-        conn,
+    lock = " ORDER BY id FOR UPDATE" if conn.dialect.name == "postgresql" else ""
+    if not ids:
+        return {}
+    test, arg = _in_list(conn, ids)
+    sql = (
         "SELECT pipeline, entity_id, id FROM deliveries WHERE entity_type = ? "
-        "AND state IN (?, ?) AND entity_id",
-        ids,
-        "customer",
-        *OPEN_STATES,
+        f"AND state IN (?, ?) AND subject_id {test}{lock}"
     )
+    rows = conn.exec_driver_sql(_sql(conn, sql), ("customer", *OPEN_STATES, arg))
     out: dict[tuple[str, str], int] = {}
     for pipeline, entity_id, row_id in rows:
         key = (pipeline, entity_id)

@@ -11,6 +11,7 @@ Tables, by the step of the flow that writes them:
   send time, and in ``pipelines`` which pipelines select each customer now), ``suppression``
   (deleted customers that must never be re-created), ``deliveries``, ``backfill_slices``.
 * delivery: ``deliveries`` (state machine pending -> in_flight -> done | failed -> dead),
+  ``claims`` (which worker holds which customer of a target, fenced by a token),
   ``id_map`` (Contacthub id -> target id + hash of the last accepted payload), ``memberships``
   (groups/lists a customer is in, per pipeline), ``target_kv`` (per-target caches: group ids,
   lists created, import ids), ``target_jobs`` (multi-step target work in flight, e.g. NP6 imports),
@@ -110,11 +111,27 @@ deliveries = Table(
     Column("claimed_by", String(200)),
     Column("claim_expires_at", Float),
     Column("last_error", Text),
+    # the customer the row is about (itself, or an event's customer): what claims exclude on
+    Column("subject_id", String(100)),
+    Column("claim_token", String(64)),  # the claim (see `claims`) that owns an in-flight row
 )
 Index("ix_deliveries_claim", deliveries.c.target, deliveries.c.state, deliveries.c.due_at)
-# by entity id: ingest's per-page lookups of open rows and the claim's "is another row of this
-# customer in flight?" check (one index serves both; each extra index slows every insert)
-Index("ix_deliveries_entity_state", deliveries.c.entity_id, deliveries.c.state)
+# by customer: ingest's per-page lookups of open rows and the claim's rows of a claimed
+# customer (one index serves both; each extra index slows every insert)
+Index("ix_deliveries_subject_state", deliveries.c.subject_id, deliveries.c.state)
+
+# At most one claim per (target, customer) anywhere: the primary key is what makes two workers
+# (threads or replicas) unable to hold one customer at once. ``token`` fences outcomes: only
+# the holder of the live token records them. ``expires_at`` is on the database's clock.
+claims = Table(
+    "claims",
+    metadata,
+    Column("target", String(100), primary_key=True),
+    Column("subject_id", String(100), primary_key=True),
+    Column("owner", String(200), nullable=False),
+    Column("token", String(64), nullable=False),
+    Column("expires_at", Float, nullable=False),
+)
 
 id_map = Table(
     "id_map",

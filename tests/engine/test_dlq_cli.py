@@ -58,8 +58,20 @@ def cfg_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         conn.execute(
             insert(deliveries),
             [
-                {**base, "entity_id": "c1", "state": "dead", "last_error": "360NRS 422: bad phone"},
-                {**base, "entity_id": "c2", "state": "dead", "last_error": "360NRS 422: bad email"},
+                {
+                    **base,
+                    "entity_id": "c1",
+                    "subject_id": "c1",
+                    "state": "dead",
+                    "last_error": "360NRS 422: bad phone",
+                },
+                {
+                    **base,
+                    "entity_id": "c2",
+                    "subject_id": "c2",
+                    "state": "dead",
+                    "last_error": "360NRS 422: bad email",
+                },
             ],
         )
     store.close()

@@ -62,7 +62,7 @@ def test_batch_lookups_take_thousands_of_ids(state_url: str) -> None:
 
 def test_open_deliveries_are_found_rewritten_and_cancelled(state_url: str) -> None:
     store = Store(state_url)
-    row = ("p", "t", "customer", "c1", "upsert", "pending", 0, 1.0, 1.0, 1.0)
+    row = ("p", "t", "customer", "c1", "upsert", "pending", 0, 1.0, 1.0, 1.0, "c1")
     with store.transaction() as conn:
         ops.insert_deliveries(conn, [row, (*row[:5], "in_flight", *row[6:])])
         found = ops.open_customer_deliveries(conn, ["c1"])
