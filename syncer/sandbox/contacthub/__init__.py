@@ -53,7 +53,7 @@ repeated search   -                     matches cached per query until a    -
 
 date-range        -                     a query whose AND-part bounds the   -
 search speed                            sort property by date-time, every
-                                        value canonical (...mmmZ):
+                                        value canonical (.mmm+0000):
                                         bisection over the sorted ids,
                                         the rest tested on that run only;
                                         same answers as testing each
