@@ -67,8 +67,11 @@ def customer(
 def assert_error(resp: httpx.Response, status: int, message: str | None = None) -> dict[str, Any]:
     assert resp.status_code == status, resp.text
     body: dict[str, Any] = resp.json()
+    # the shape of every SDK fixture: all four keys always there, each item with code
+    assert set(body) == {"message", "logref", "data", "errors"}
     assert isinstance(body["logref"], str) and body["logref"]
     assert isinstance(body["errors"], list)
+    assert all(set(item) == {"path", "message", "data", "code"} for item in body["errors"])
     if message is not None:
         assert body["message"] == message
     return body
