@@ -30,6 +30,7 @@ from sqlalchemy import Connection
 
 from ..config.models import SyncerConfig
 from ..mapping import PipelineMapper, compile_pipelines
+from ..source.contacthub import instant_key
 from ..state import ingest_ops as ops
 
 Origin = Literal["stream", "backfill", "fetch"]
@@ -125,9 +126,11 @@ def rules_from_config(cfg: SyncerConfig) -> list[Rule]:
 
 
 def doc_version(doc: dict[str, Any]) -> tuple[int, str]:
-    """The order of two versions of one entity: ``version``, then ``updatedAt``."""
+    """The order of two versions of one entity: ``version``, then the instant of ``updatedAt``
+    (as :func:`instant_key` text: ``...Z`` and ``...+0000`` spellings of one instant are equal,
+    and the state database compares the stored keys as text)."""
     version = doc.get("version")
-    return (version if isinstance(version, int) else 0, str(doc.get("updatedAt") or ""))
+    return (version if isinstance(version, int) else 0, instant_key(doc.get("updatedAt")))
 
 
 class Applier:

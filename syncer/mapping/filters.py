@@ -129,16 +129,37 @@ def _to_datetime(value: Any) -> datetime:
     raise TypeError("not a date")
 
 
+_YEAR_DIRECTIVES = re.compile(r"%[%YGF]")
+
+
+def _strftime(moment: datetime, fmt: str) -> str:
+    """``strftime``, but ``%Y``, ``%G`` and ``%F`` always give four-digit years: glibc writes
+    year 1 as ``1`` (``0001-01-01`` would become ``1-01-01``, Contacthub's "no date")."""
+
+    def fixed(match: re.Match[str]) -> str:
+        code = match.group(0)[1]
+        if code == "Y":
+            return f"{moment.year:04d}"
+        if code == "G":
+            return f"{moment.isocalendar().year:04d}"
+        if code == "F":
+            return f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}"
+        return "%%"  # an escaped percent stays escaped for strftime
+
+    return moment.strftime(_YEAR_DIRECTIVES.sub(fixed, fmt))
+
+
 def datetime_filter(value: Any, fmt: str | None = None) -> str:
     """Format an ISO 8601 string (``Z``/``+0000`` offsets too) or epoch milliseconds.
 
     Without ``fmt`` the result is ISO 8601. The offset written in the source is kept.
+    Years are always four digits (``0001-01-01T00:00:00.00+0000`` gives ``0001-01-01``).
     """
     if _missing(value):
         return ""
     try:
         moment = _to_datetime(value)
-        return moment.isoformat() if fmt is None else moment.strftime(fmt)
+        return moment.isoformat() if fmt is None else _strftime(moment, fmt)
     except (TypeError, ValueError, OverflowError, OSError):
         raise InvalidRecord(
             f"date {value!r} is not an ISO 8601 date or epoch milliseconds"

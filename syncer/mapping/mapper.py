@@ -25,7 +25,7 @@ from syncer.mapping.conditions import compile_when
 from syncer.mapping.errors import InvalidRecord
 from syncer.mapping.filters import is_mobile
 from syncer.mapping.paths import compile_path
-from syncer.mapping.templates import compile_template, is_template
+from syncer.mapping.templates import compile_template, is_template, render_name
 
 __all__ = ["MappedRecord", "PipelineMapper", "compile_pipeline", "compile_pipelines"]
 
@@ -56,10 +56,13 @@ def _field_getter(spec: str) -> _Render:
     return compile_path(spec)
 
 
-def _text_getter(spec: str) -> _Render:
+def _name_getter(spec: str) -> _Render:
+    """A group or list name: the rendered text, or None (see :func:`render_name`)."""
     if is_template(spec):
-        return _renderer(compile_template(spec))
-    return lambda doc: spec
+        template = compile_template(spec)
+        return lambda doc: render_name(template, doc)
+    name = spec.strip() or None
+    return lambda doc: name
 
 
 def _run(what: str, render: _Render, doc: Mapping[str, Any]) -> Any:
@@ -115,14 +118,18 @@ class PipelineMapper:
             values[name] = value
         groups: dict[str, None] = {}
         for source, render in self._groups:
-            group = str(_run(f"group '{source}'", render, doc)).strip()
-            if group:
+            # no name (blank, or every value of the template missing): no group
+            group = _run(f"group '{source}'", render, doc)
+            if group is not None:
                 groups[group] = None
         list_name = None
         if self._list is not None:
-            list_name = str(_run("list", self._list, doc)).strip()
-            if not list_name:
-                raise InvalidRecord("list: the list name rendered empty")
+            list_name = _run("list", self._list, doc)
+            if list_name is None:
+                raise InvalidRecord(
+                    "list: no list name (the template rendered blank, or every value it "
+                    "prints is missing)"
+                )
         if self._rules is not None:
             _check_keys(self._rules, values)
         return MappedRecord(values, tuple(groups), list_name, self._tag)
@@ -152,8 +159,8 @@ def compile_pipeline(p: PipelineConfig, target_type: str | None = None) -> Pipel
         event_types=frozenset(p.event_types) if p.event_types else None,
         _when=compile_when(p.when, p.entity),
         _fields=tuple((name, _field_getter(spec)) for name, spec in p.fields.items()),
-        _groups=tuple((spec, _text_getter(spec)) for spec in p.groups),
-        _list=_text_getter(p.list_) if p.list_ is not None else None,
+        _groups=tuple((spec, _name_getter(spec)) for spec in p.groups),
+        _list=_name_getter(p.list_) if p.list_ is not None else None,
         _tag=p.tag,
         _rules=RULES.get(target_type) if target_type else None,
     )

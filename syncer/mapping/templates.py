@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
+from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any
 
@@ -24,14 +25,33 @@ from jinja2.sandbox import SandboxedEnvironment
 from syncer.mapping.errors import InvalidRecord
 from syncer.mapping.filters import FILTERS, collection_kind
 
-__all__ = ["ENV", "compile_template", "is_template", "template_problems"]
+__all__ = ["ENV", "compile_template", "is_template", "render_name", "template_problems"]
+
+
+class _Outputs:
+    """What the ``{{ }}`` expressions of one render printed: how many, how many not blank."""
+
+    __slots__ = ("filled", "printed")
+
+    def __init__(self) -> None:
+        self.printed = 0
+        self.filled = 0
+
+
+_OUTPUTS: ContextVar[_Outputs | None] = ContextVar("mapping_template_outputs", default=None)
 
 
 def _finalize(value: Any) -> Any:
     kind = collection_kind(value)
     if kind is not None:  # Jinja would print it as Python source: not a value for an API
         raise InvalidRecord(f"expected a single value, got {kind}")
-    return "" if value is None else value
+    out = "" if value is None else value
+    seen = _OUTPUTS.get()
+    if seen is not None:
+        seen.printed += 1
+        if str(out).strip():
+            seen.filled += 1
+    return out
 
 
 class _DocumentEnvironment(SandboxedEnvironment):
@@ -75,6 +95,25 @@ def is_template(text: str) -> bool:
 def compile_template(source: str) -> Template:
     """The compiled template for ``source`` (cached; raises TemplateSyntaxError)."""
     return ENV.from_string(source)
+
+
+def render_name(template: Template, doc: Mapping[str, Any]) -> str | None:
+    """A group or list name rendered from ``doc``, or None when there is none to give.
+
+    None when the text is empty or blank, and when the template prints values and every one
+    of them is missing (``"Country {{ base.address.country | upper }}"`` with ``address:
+    null`` is no group, not the group ``Country``). A template that prints nothing (plain
+    text, ``{% if %}`` blocks only) is taken as it renders.
+    """
+    seen = _Outputs()
+    token = _OUTPUTS.set(seen)
+    try:
+        text = template.render(doc).strip()
+    finally:
+        _OUTPUTS.reset(token)
+    if not text or (seen.printed and not seen.filled):
+        return None
+    return text
 
 
 def _unknown(kind: str, name: str, known: Mapping[str, Any]) -> str:

@@ -122,13 +122,13 @@ def _iso_day(days: int) -> str:
 
 
 def iso_ts(ts: float) -> str:
-    """Epoch seconds -> ISO 8601 UTC with milliseconds and ``Z``."""
+    """Epoch seconds -> the Contacthub spelling, ``2017-06-29T20:23:09.215+0000``."""
     whole = int(ts)
     days, secs = divmod(whole, 86400)  # the date part is cached: a million calls add up
     hours, secs = divmod(secs, 3600)
     return (
         f"{_iso_day(days)}{hours:02d}:{secs // 60:02d}:{secs % 60:02d}"
-        f".{int((ts - whole) * 1000):03d}Z"
+        f".{int((ts - whole) * 1000):03d}+0000"
     )
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -43,9 +44,45 @@ __all__ = [
     "SearchPage",
     "SearchTooBroad",
     "UpdatesPage",
+    "instant_key",
+    "parse_instant",
 ]
 
 SEARCH_CAP = 10_000  # "The maximum number of matched elements is 10000"
+
+
+def parse_instant(value: Any) -> datetime | None:
+    """A Contacthub date-time as an aware datetime, or None when it is not one.
+
+    Takes the API's own ``2017-06-29T20:23:09.215+0000`` and the other ISO 8601 spellings
+    (``Z``, ``+00:00``, with or without fractions); a time without an offset is UTC.
+    """
+    if not isinstance(value, str) or len(value) < 10:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def instant_key(value: Any) -> str:
+    """A date-time as fixed-width UTC text with milliseconds (``0001-01-01T00:00:00.000+0000``),
+    so that text order is time order wherever it is compared (in Python and in SQL); ``""``
+    when ``value`` is no date-time. ``...09.215Z`` and ``...11:23:09.215+0200`` give the keys
+    of their instants, never their spellings."""
+    moment = parse_instant(value)
+    if moment is None:
+        return ""
+    try:
+        m = moment.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+0100 has no UTC instant in datetime's range
+        return ""
+    # explicit widths: strftime's %Y gives "1", not "0001", for year 1 on glibc
+    return (
+        f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}"
+        f".{m.microsecond // 1000:03d}+0000"
+    )
 
 
 class SearchTooBroad(PermanentError):

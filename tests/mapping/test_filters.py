@@ -103,6 +103,12 @@ def test_phone_filters_in_templates_with_missing_paths() -> None:
         ("2024-03-01T10:20:30Z", None, "2024-03-01T10:20:30+00:00"),
         (None, "%Y", ""),
         ("", "%Y", ""),
+        # Contacthub's "no date" (real documents): a four-digit year, never "1-01-01"
+        ("0001-01-01T00:00:00.00+0000", "%Y-%m-%d", "0001-01-01"),
+        ("0001-01-01T00:00:00.00+0000", "%F %G", "0001-01-01 0001"),
+        ("0001-01-01T00:00:00.00+0000", None, "0001-01-01T00:00:00+00:00"),
+        ("0999-12-31T23:59:59Z", "%d/%m/%Y", "31/12/0999"),
+        ("2024-03-01T10:20:30Z", "100%% %Y", "100% 2024"),
     ],
 )
 def test_datetime(value: Any, fmt: str | None, expected: str) -> None:

@@ -168,17 +168,48 @@ def test_groups_rendered_stripped_deduplicated() -> None:
     )
     record = mapper.map({"base": {"address": {"country": "it"}}, "extended": {"segment": "B"}})
     assert record.groups == ("Newsletter", "Country IT", "B")
-    assert mapper.map({}).groups == ("Newsletter", "Country")
+    # every value of a template missing: no group at all, not the group "Country"
+    assert mapper.map({}).groups == ("Newsletter",)
+
+
+def test_a_group_of_missing_values_is_no_group_on_real_documents() -> None:
+    # the real API writes absent parts as null (fake_response of the official Python SDK)
+    mapper = compile_pipeline(
+        _pipeline(
+            groups=[
+                "Country {{ base.address.country | upper }}",
+                "{{ base.address.city }} / {{ base.address.zip }}",
+                "{{ extended.tier | default('') }}   ",
+                "   ",
+                "{% if base.address %}Has address{% endif %}",
+                "Static",
+            ]
+        )
+    )
+    null_address = {"base": {"address": None, "contacts": {"email": "a@b.it"}}, "extended": None}
+    assert mapper.map(null_address).groups == ("Static",)
+    blank_country = {"base": {"address": {"country": "  ", "city": None, "zip": None}}}
+    assert mapper.map(blank_country).groups == ("Has address", "Static")
+    # one value of several present: the group is kept, with what is there
+    half = {"base": {"address": {"country": "it", "city": "Milano", "zip": None}}}
+    assert mapper.map(half).groups == ("Country IT", "Milano /", "Has address", "Static")
 
 
 def test_list_and_tag() -> None:
     mapper = compile_pipeline(_pipeline(list="VIP {{ base.address.country | upper }}", tag="vip"))
     record = mapper.map({"base": {"address": {"country": "fr"}}})
     assert (record.list_name, record.tag) == ("VIP FR", "vip")
+    no_list = (
+        "list: no list name (the template rendered blank, or every value it prints is missing)"
+    )
     empty = compile_pipeline(_pipeline(list="{{ extended.list }}"))
     with pytest.raises(InvalidRecord) as caught:
         empty.map({})
-    assert caught.value.reason == "list: the list name rendered empty"
+    assert caught.value.reason == no_list
+    # "VIP " alone is no list: the only value the template prints is missing
+    with pytest.raises(InvalidRecord) as caught:
+        mapper.map({"base": {"address": None}})
+    assert caught.value.reason == no_list
 
 
 def test_invalid_phone_names_the_field() -> None:

@@ -81,17 +81,19 @@ def all_matching(
 
 
 # -- paging ---------------------------------------------------------------------------------------
-def test_default_page_is_20_sorted_by_updated_desc(
+def test_default_page_is_10_sorted_by_updated_desc(
     client: httpx.Client, customers: list[dict[str, Any]]
 ) -> None:
     body = search(client).json()
+    # size 10 and totalUnfilteredElements 0: every SDK fixture; maxElements/maxPages: 1.299.1
     assert body["page"] == {
-        "size": 20,
+        "size": 10,
         "totalElements": 10_000,
-        "totalPages": 500,
+        "totalUnfilteredElements": 0,
+        "totalPages": 1000,
         "number": 0,
         "maxElements": 10_000,
-        "maxPages": 500,
+        "maxPages": 1000,
     }
     got = [c["updatedAt"] for c in body["elements"]]
     assert got == sorted(got, reverse=True)
@@ -225,6 +227,15 @@ def test_slices_cover_everything_once(
             atomic("base.locale", "NOT_IN", ["it_IT", "es_ES"]),
             lambda c: c["base"]["locale"] == "fr_FR",
         ),
+        # a scalar IN / NOT_IN value is a one-element list (both official SDKs send one)
+        (
+            atomic("extended.loyaltyTier", "IN", "gold"),
+            lambda c: c["extended"]["loyaltyTier"] == "gold",
+        ),
+        (
+            atomic("base.locale", "NOT_IN", "it_IT"),
+            lambda c: c["base"]["locale"] != "it_IT",
+        ),
         (
             atomic("base.contacts.email", "IS_NULL"),
             lambda c: c["base"]["contacts"]["email"] is None,
@@ -294,7 +305,8 @@ def test_combined_intersect_and_union(
         json.dumps(q(atomic("x", "LIKE", "a"))),
         json.dumps(q(atomic("x", "EQUALS"))),
         json.dumps(q(atomic("x", "BETWEEN", ["a"]))),
-        json.dumps(q(atomic("x", "IN", "a"))),
+        json.dumps(q(atomic("x", "IN", {"a": 1}))),
+        json.dumps(q(atomic("x", "NOT_IN", []))),
         json.dumps(q(atomic("", "EQUALS", "a"))),
         json.dumps(
             q({"type": "composite", "conjunction": "xor", "conditions": [atomic("x", "IS_NULL")]})

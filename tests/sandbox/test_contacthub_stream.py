@@ -230,7 +230,7 @@ def test_event_get_search_and_delete(client: httpx.Client) -> None:
         client, b["id"], "campaignSent", context="DIGITAL_CAMPAIGN", date="2024-03-01T00:00:00Z"
     )
     got = client.get(f"/events/{e_old}").json()
-    assert got["customerId"] == a["id"] and got["date"] == "2024-01-01T08:00:00.000Z"
+    assert got["customerId"] == a["id"] and got["date"] == "2024-01-01T08:00:00.000+0000"
     assert got["properties"]["amount"]["total"] == 10.5
 
     def ids(**params: Any) -> list[str]:

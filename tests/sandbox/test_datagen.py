@@ -40,7 +40,7 @@ def test_entity_shape(customers: list[dict]) -> None:  # type: ignore[type-arg]
     ids = {c["id"] for c in customers}
     assert len(ids) == len(customers)
     assert len({c["externalId"] for c in customers}) == len(customers)
-    iso = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+    iso = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+0000$")
     for c in customers[:500]:
         assert set(c) >= {
             "id",

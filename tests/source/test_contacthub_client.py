@@ -8,7 +8,13 @@ import httpx
 import pytest
 
 from syncer.errors import AuthError, PermanentError, RetryableError
-from syncer.source.contacthub import ContacthubClient, SearchTooBroad
+from syncer.source.contacthub import (
+    SEARCH_CAP,
+    ContacthubClient,
+    SearchTooBroad,
+    instant_key,
+    parse_instant,
+)
 
 TOKEN = "secret-token-value"
 WS, NODE = "ws-1", "node-1"
@@ -120,6 +126,61 @@ def test_search_sends_the_query_and_reads_the_page() -> None:
     params = seen[0].url.params
     assert params["query"] == '{"name":"query","query":{"type":"simple"}}'
     assert (params["page"], params["size"], params["sort"]) == ("2", "50", "registeredAt,asc")
+
+
+@pytest.mark.parametrize(
+    ("page_object", "cap"),
+    [
+        # the SDK fixtures' vintage: totalUnfilteredElements, no maxElements/maxPages
+        ({"size": 10, "totalElements": 2, "totalUnfilteredElements": 0, "totalPages": 1}, None),
+        # the 1.299.1 reference: maxElements/maxPages, no totalUnfilteredElements
+        ({"size": 10, "totalElements": 2, "maxElements": 500, "maxPages": 50}, 500),
+        # the simulator: both
+        (
+            {"totalElements": 2, "totalUnfilteredElements": 0, "maxElements": 500, "maxPages": 50},
+            500,
+        ),
+    ],
+)
+def test_a_page_of_either_vintage_reads_the_same(
+    page_object: dict[str, int], cap: int | None
+) -> None:
+    body = {"elements": [{"id": "a"}, {"id": "b"}], "page": page_object}
+    result = client(sequence(httpx.Response(200, json=body))[0]).search_customers(None, 0, 10)
+    assert [e["id"] for e in result.elements] == ["a", "b"] and result.total == 2
+    assert result.max_elements == (cap or SEARCH_CAP)  # no maxElements: the documented cap
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("2017-06-29T20:23:09.215+0000", "2017-06-29T20:23:09.215+0000"),  # the API's spelling
+        ("2017-06-29T20:23:09.215Z", "2017-06-29T20:23:09.215+0000"),
+        ("2017-06-29T22:23:09.215+02:00", "2017-06-29T20:23:09.215+0000"),
+        ("2017-06-29T20:23:09Z", "2017-06-29T20:23:09.000+0000"),
+        ("2017-06-29T20:23:09", "2017-06-29T20:23:09.000+0000"),  # no offset: UTC
+        ("0001-01-01T00:00:00.00+0000", "0001-01-01T00:00:00.000+0000"),  # four-digit year
+        ("yesterday", ""),
+        (None, ""),
+        (17, ""),
+    ],
+)
+def test_instant_key_is_the_instant_not_the_spelling(text: object, key: str) -> None:
+    assert instant_key(text) == key
+    assert (parse_instant(text) is None) == (key == "")
+
+
+def test_instant_keys_sort_as_their_instants() -> None:
+    spellings = [
+        "2024-01-01T10:00:00.000+0000",
+        "2024-01-01T10:00:00.001Z",  # later, though "Z" > "+" as text
+        "2024-01-01T12:00:01+02:00",  # later still, though its hour is 12
+        "2024-01-01T10:00:02.5Z",
+    ]
+    keys = [instant_key(s) for s in spellings]
+    assert keys == sorted(keys) and len(set(keys)) == 4
+    moments = [parse_instant(s) for s in spellings]
+    assert moments == sorted(m for m in moments if m is not None)
 
 
 def test_a_search_over_the_cap_is_its_own_error_and_other_400s_are_permanent() -> None:

@@ -13,17 +13,24 @@ Admin (beyond the frame's): ``GET /_sandbox/state[?summary=1]``, ``GET/PUT /_san
 entities are taken as given, unvalidated, and only reach the update stream with
 ``append_updates``).
 
-Errors: ``{"message", "logref", "data"?, "errors": [{"path", "message", "data"}]}``. Checked in
-this order: 401 ``The client is not authorized to access the API`` (missing/wrong token), 403
-``workspace not found: <id>``, 404 ``node not found <id>`` (any unknown ``nodeId``), 404
-``customer not found <id>`` / ``event not found <id>``, 413 over 64 kB, 400 otherwise.
+Errors: ``{"message", "logref", "data", "errors": [{"path", "message", "data", "code"}]}``, every
+key always there (``null`` when empty), on every error, an unknown path or method too. Dates are
+written ``2017-06-29T20:23:09.215+0000``. ``docs/sandbox.md`` gives the source of each behaviour.
+Checked in this order: 401 ``The client is not authorized to access the API`` (missing/wrong
+token), 403 ``workspace not found: <id>``, 404 ``node not found <id>`` (any unknown ``nodeId``),
+404 ``customer not found <id>`` / ``event not found <id>``, 413 over 64 kB, 400 otherwise.
 
 ================  ====================  ==================================  ========================
 topic             docs say              we do                               switch
 ================  ====================  ==================================  ========================
-search page size  default 20, max 50    default 20, 1..max, else 400        max_page_size,
-                  (1.51); 1.299.1                                           default_page_size
+search page size  default 20, max 50    default 10 (SDK fixtures, Node      max_page_size,
+                  (1.51); 1.299.1       SDK e2e), 1..max, else 400          default_page_size
                   silent
+
+page object       1.299.1: maxElements, all of size, totalElements,         -
+                  maxPages; fixtures:   totalUnfilteredElements (0, as in
+                  totalUnfiltered...    every fixture), totalPages, number,
+                                        maxElements, maxPages
 
 search size=0     std: bad value ->     400 (paging by 0 is meaningless)    -
                   400
@@ -45,7 +52,9 @@ fields            comma list            dotted paths that exist, + id       -
 
 query semantics   SDK JSON format only  arrays match on any element; ISO    -
                                         strings compare as instants;
-                                        BETWEEN inclusive; malformed ->
+                                        BETWEEN inclusive; IN/NOT_IN take
+                                        a scalar as a one-element list
+                                        (both SDKs send one); malformed ->
                                         400
 
 repeated search   -                     matches cached per query until a    -
@@ -53,7 +62,7 @@ repeated search   -                     matches cached per query until a    -
 
 date-range        -                     a query whose AND-part bounds the   -
 search speed                            sort property by date-time, every
-                                        value canonical (...mmmZ):
+                                        value canonical (.mmm+0000):
                                         bisection over the sorted ids,
                                         the rest tested on that run only;
                                         same answers as testing each
@@ -83,7 +92,7 @@ in body
 email format      format: email         loose check (x@y.z, no spaces) on   -
                                         writes
 
-DELETE customer   200, no schema        200 {"id": ...}                     -
+DELETE customer   200, no schema        200, empty body (Go SDK)            -
 
 cascade (1.52)    events deleted with   yes; one DELETE EVENT update per    cascade_event_updates
                   the customer          event, before the customer's

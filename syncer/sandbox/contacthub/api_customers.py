@@ -15,7 +15,7 @@ from .customers import (
     replaced_customer,
     validate_customer,
 )
-from .http import ApiError, json_response, read_json
+from .http import ApiError, empty_response, json_response, read_json
 from .query import QueryError, compile_query, parse_sort, project, sort_ids
 from .store import WorkspaceStore
 
@@ -161,4 +161,4 @@ class CustomerRoutes(ContacthubBase):
             for event in events:
                 self.record(store, "DELETE", "EVENT", doc["nodeId"], event)
         self.record(store, "DELETE", "CUSTOMER", doc["nodeId"], doc)
-        return json_response({"id": cid})
+        return empty_response(200)

@@ -20,12 +20,18 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 def paged(items: list[Any], total: int, page: int, size: int, cap: int) -> dict[str, Any]:
-    """The Contactlab paged body for ``items`` (already sliced) out of ``total`` reachable."""
+    """The Contactlab paged body for ``items`` (already sliced) out of ``total`` reachable.
+
+    The page object is the union of both vintages: ``totalUnfilteredElements`` (every SDK
+    fixture, always 0 whatever ``totalElements``; the Python SDK reads it on every page) and
+    ``maxElements``/``maxPages`` (1.299.1).
+    """
     return {
         "elements": items,
         "page": {
             "size": size,
             "totalElements": total,
+            "totalUnfilteredElements": 0,
             "totalPages": math.ceil(total / size),
             "number": page,
             "maxElements": cap,

@@ -109,7 +109,7 @@ class ContacthubBehaviour:
     """
 
     max_page_size: int = 50
-    default_page_size: int = 20
+    default_page_size: int = 10
     search_cap: int = 10_000
     search_cap_mode: str = "truncate"
     conflict_mode: str = "merge"

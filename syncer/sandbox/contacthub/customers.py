@@ -68,12 +68,12 @@ Errors = list[dict[str, Any]]
 
 
 def now_iso() -> str:
-    """Now as ISO 8601 UTC with milliseconds and ``Z``."""
+    """Now as the API writes date-times: UTC, milliseconds, ``+0000``."""
     return iso(datetime.now(UTC))
 
 
 def iso(moment: datetime) -> str:
-    """An aware datetime as ISO 8601 UTC with milliseconds and ``Z``."""
+    """An aware datetime as the API writes it (``2017-06-29T20:23:09.215+0000``)."""
     return canonical(moment)
 
 

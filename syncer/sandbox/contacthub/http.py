@@ -27,19 +27,28 @@ class ApiError(Exception):
         self.data = data
 
 
+ERROR_ITEM_KEYS = ("path", "message", "data", "code")
+
+
 def error_body(
     message: str, errors: list[dict[str, Any]] | None = None, data: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """``{message, logref, data?, errors[]}`` (Contactlab REST standard)."""
-    body: dict[str, Any] = {"message": message, "logref": uuid.uuid4().hex[:16]}
-    if data is not None:
-        body["data"] = data
-    body["errors"] = errors or []
-    return body
+    """``{message, logref, data, errors: [{path, message, data, code}]}``, every key always
+    present (``null`` when empty): the official Python SDK reads ``data`` and ``logref`` of
+    every error, the Go SDK's items carry ``code`` (SDK fixtures ``fake_conflict_response``,
+    ``client/errors.go``). ``logref`` is a UUID, as in the fixtures."""
+    items = [{key: item.get(key) for key in ERROR_ITEM_KEYS} for item in errors or []]
+    return {"message": message, "logref": str(uuid.uuid4()), "data": data, "errors": items}
 
 
 def json_response(content: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(content), status_code=status, media_type="application/json")
+
+
+def empty_response(status: int = 200) -> Response:
+    """A status with an empty body (``DELETE /customers/{id}``: "the API returns an empty
+    body", Go SDK ``client/customers.go``, whose test answers 200 and nothing)."""
+    return Response(b"", status_code=status)
 
 
 def raw_json_response(body: bytes, status: int = 200) -> Response:
@@ -64,7 +73,7 @@ def int_param(
 
 
 def bad(name: str, value: Any) -> dict[str, Any]:
-    return {"path": name, "message": f"invalid value {value!r}", "data": None}
+    return {"path": name, "message": f"invalid value {value!r}", "data": None, "code": None}
 
 
 async def read_json(request: Request, max_bytes: int, what: str) -> Any:

@@ -59,19 +59,34 @@ def parse_instant(value: Any) -> datetime | None:
 
 
 class Instant(NamedTuple):
-    """A date-time query literal: the instant and its canonical text (``...T..:..:...mmmZ``)."""
+    """A date-time query literal: the instant and its canonical text (``...T..:..:...mmm+0000``)."""
 
     moment: datetime
     text: str
 
 
+CANONICAL_SUFFIX = "+0000"
+
+
 def canonical(moment: datetime) -> str:
-    moment = moment.astimezone(UTC)
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
+    """The API's own spelling, ``2017-06-29T20:23:09.215+0000`` (milliseconds, ``+0000``; every
+    fixture of the official SDKs). Fixed width and always UTC, so text order is time order."""
+    m = moment.astimezone(UTC)
+    # explicit widths: strftime's %Y gives "1", not "0001", for year 1 on glibc
+    return (
+        f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}"
+        f".{m.microsecond // 1000:03d}{CANONICAL_SUFFIX}"
+    )
 
 
 def is_canonical(value: Any) -> bool:
-    return isinstance(value, str) and len(value) == 24 and value[23] == "Z" and value[10] == "T"
+    return (
+        isinstance(value, str)
+        and len(value) == 28
+        and value.endswith(CANONICAL_SUFFIX)
+        and value[10] == "T"
+        and value[19] == "."
+    )
 
 
 def _comparable(stored: Any, wanted: Any) -> tuple[Any, Any] | None:
@@ -112,6 +127,8 @@ def _compile_atomic(cond: dict[str, Any]) -> Predicate:
     if "value" not in cond:
         raise QueryError(f"operator {op} needs a 'value'")
     raw = cond["value"]
+    if op in ("IN", "NOT_IN") and not isinstance(raw, list | dict):
+        raw = [raw]  # both official SDKs send IN with a scalar and expect results
     if op in ("IN", "NOT_IN", "BETWEEN"):
         if not isinstance(raw, list) or not raw:
             raise QueryError(f"operator {op} needs a non-empty list value")

@@ -3,7 +3,7 @@
 A backfill pages through customers with ``registeredAt`` ranges sorted by ``registeredAt``;
 testing every stored customer per page would cost seconds per page at 1,000,000 customers.
 When every non-null value of the sort property is a canonical timestamp
-(``YYYY-MM-DDTHH:MM:SS.mmmZ``, which :mod:`.query` compares as text), the customers matching
+(``YYYY-MM-DDTHH:MM:SS.mmm+0000``, which :mod:`.query` compares as text), the customers matching
 such a range are one contiguous run of the sorted id list, found by bisection. The rest of the
 query (if any) is still tested by the caller on that run only, so answers are the linear
 evaluator's (``tests/sandbox/test_contacthub_rangesearch.py`` checks it).

@@ -7,15 +7,19 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import ASGIApp
 
+from ..app import ADMIN_PREFIX, FaultMiddleware
 from .api_customers import CustomerRoutes
 from .api_events import EventRoutes
 from .api_updates import UpdateRoutes
 from .customers import now_iso
-from .http import json_response
+from .http import error_body, json_response
 from .store import LeafSharer, WorkspaceStore
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -52,6 +56,20 @@ class ContacthubSimulator(CustomerRoutes, EventRoutes, UpdateRoutes):
             ),
         ]
         return [Route(PREFIX + path, self._guard(fn), methods=m) for path, fn, m in table]
+
+    def asgi(self) -> ASGIApp:
+        """The frame's app, but an unknown path or method answers the standard error body too
+        (every error of the API has one; the official Python SDK reads ``data`` of each)."""
+
+        async def http_error(request: Request, exc: Exception) -> Response:
+            assert isinstance(exc, HTTPException)
+            return json_response(error_body(str(exc.detail)), exc.status_code)
+
+        app = Starlette(
+            routes=[Mount(ADMIN_PREFIX, routes=self.admin_routes()), *self.api_routes()],
+            exception_handlers={HTTPException: http_error},
+        )
+        return FaultMiddleware(app, self)
 
     # -- admin ---------------------------------------------------------------------------------
     def admin_routes(self) -> list[BaseRoute]:
