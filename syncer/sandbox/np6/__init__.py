@@ -40,10 +40,11 @@ Documented choices (docs say / we do / switch on :class:`Np6Behaviour`):
 ====================  ==================================================  ===================
 docs say              we do                                               switch
 ====================  ==================================================  ===================
-vnd ``Accept``        406 without ``application/vnd.mperf.v8.import.      ``require_import_
-"imperative" on       v1+json`` on exactly those three calls              accept`` (True)
-import create, source
-upload, execution
+vnd ``Accept``        406 (empty body; NP6 gives no status, 406 is        ``require_import_
+"imperative" for      RFC 9110's) without ``application/vnd.mperf.v8.     accept`` (True)
+imports (SLATE        import.v1+json`` on **every** ``/imports`` call,
+``_imports.md``       GETs and DELETE included; ``*/*`` is not enough
+L401-403)
 ``startAt`` = "Value  0-based index of the first data record; records     -
 of start"             before it are skipped (1 = one header line)
 execution state       0 for ``processing_seconds`` after the POST, then   ``processing_
