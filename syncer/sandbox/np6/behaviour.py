@@ -14,6 +14,9 @@ class Np6Behaviour:
     processing_seconds: float = 0.2  # import executions stay in state 0 this long
     require_import_accept: bool = True  # 406 without the vnd Accept where docs say "imperative"
     bulk_delete_response: Literal["list", "empty"] = "list"  # NP6-SLATE list, or 8.1.0 204
+    # GET /imports/{id}/executions: NP6-SLATE's execution object (startDate, source...), or
+    # the 8.1.0 reference's {"state": n} alone (np6-imports.txt)
+    execution_body: Literal["full", "state"] = "full"
     duplicate_default: Literal["ignore", "first", "last"] = "last"
     update_existing_default: bool = True
     crush_data_default: bool = False

@@ -188,7 +188,10 @@ class ImportApi:
         definition = self._definition(request)
         if not definition.executions:
             raise Np6Error(404)
-        return import_response(definition.executions[-1].to_json())
+        last = definition.executions[-1]
+        if self.sim.behaviour.execution_body == "state":
+            return import_response({"state": last.state})  # the 8.1.0 reference's example
+        return import_response(last.to_json())
 
     def routes(self) -> list[tuple[str, Any, list[str], bool]]:
         """``(path, handler, methods, needs the vnd Accept header)``: every ``/imports`` call
