@@ -11,6 +11,9 @@ A simulator subclasses :class:`Simulator`, implements ``api_routes()``, ``reset(
   ``POST /_sandbox/reset``      empty the store, the request log and the faults
   ``POST /_sandbox/load``       load a data set (body: simulator-specific JSON)
   ``GET/PUT /_sandbox/faults``  read / replace the :class:`FaultPlan` (JSON)
+  ``GET/PUT /_sandbox/behav…``  ``/_sandbox/behaviour``: read / change some behaviour switches
+                                (JSON ``{"switch": value}``; the others keep their value;
+                                400 on an unknown switch or value). Not reset by ``reset``
   ``GET /_sandbox/state``       the full stored state (JSON)
   ``GET /_sandbox/requests``    ``{"total": n, "counts": {"GET /path/{id}": n}, "log": [...]}``
   ``DELETE /_sandbox/requests`` clear the request log
@@ -23,9 +26,12 @@ Simulator state lives in memory and is only touched from the event loop (all han
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
+import typing
 from collections import Counter
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -40,6 +46,10 @@ _ID_SEGMENT = re.compile(
     r"[0-9A-Z]{8})$"
 )
 ADMIN_PREFIX = "/_sandbox"
+
+
+RATE_LIMIT_STYLES = ("retry_after", "x_ratelimit", "bare")
+RateLimitStyle = Literal["retry_after", "x_ratelimit", "bare"]
 
 
 class ResponseDropped(Exception):
@@ -98,9 +108,7 @@ class FaultMiddleware:
         if decision.delay_s:
             await asyncio.sleep(decision.delay_s)
         if decision.status:
-            headers = self.sim.fault_headers(decision.status)
-            if decision.retry_after:
-                headers["Retry-After"] = str(decision.retry_after)
+            headers = self.sim.fault_headers(decision.status, decision.retry_after)
             message = "Too Many Requests" if decision.status == 429 else "Service unavailable"
             response = self.sim.error_response(decision.status, message, headers)
             self.sim.requests.record(method, path, decision.status)
@@ -159,9 +167,36 @@ class Simulator:
         raise NotImplementedError
 
     # -- shared ----------------------------------------------------------------------------
-    def fault_headers(self, status: int) -> dict[str, str]:
-        """Extra headers on injected fault answers (NP6 adds ``X-RateLimit-*``)."""
-        return {}
+    #: the simulator's behaviour switches (a dataclass), or None when it has none
+    behaviour: Any = None
+
+    def fault_headers(self, status: int, retry_after: int = 0) -> dict[str, str]:
+        """Headers of an injected fault answer: ``Retry-After`` on a 429, unless the
+        simulator's ``rate_limit`` switch says otherwise (:meth:`rate_limit_headers`)."""
+        if status != 429:
+            return {}
+        style = getattr(self.behaviour, "rate_limit", "retry_after")
+        return self.rate_limit_headers(style, retry_after)
+
+    def rate_limit_headers(self, style: str, retry_after: int) -> dict[str, str]:
+        """The headers of a 429 in ``style``: ``retry_after`` (``Retry-After``),
+        ``x_ratelimit`` (``X-RateLimit-Limit/Remaining/Reset`` only) or ``bare`` (none)."""
+        if style == "bare":
+            return {}
+        if style == "x_ratelimit":
+            return self.faults.rate_headers()
+        return {"Retry-After": str(retry_after)} if retry_after else {}
+
+    def apply_behaviour(self, behaviour: Any) -> None:
+        """Install a new behaviour dataclass (simulators that copy it elsewhere override)."""
+        self.behaviour = behaviour
+
+    def set_behaviour(self, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """Change some switches (values checked against their types); the new settings."""
+        if self.behaviour is None:
+            raise ValueError(f"the {self.name} simulator has no behaviour switches")
+        self.apply_behaviour(merge_behaviour(self.behaviour, changes))
+        return dataclasses.asdict(self.behaviour)
 
     def error_response(
         self, status: int, message: str, headers: dict[str, str] | None = None
@@ -192,6 +227,19 @@ class Simulator:
         async def state(request: Request) -> Response:
             return JSONResponse(self.dump_state())
 
+        async def behaviour(request: Request) -> Response:
+            if self.behaviour is None:
+                return JSONResponse({"error": f"{self.name}: no behaviour switches"}, 404)
+            if request.method == "PUT":
+                try:
+                    changes = await request.json()
+                    if not isinstance(changes, dict):
+                        raise ValueError("the body must be a JSON object of switches")
+                    self.set_behaviour(changes)
+                except ValueError as exc:
+                    return JSONResponse({"error": str(exc)}, status_code=400)
+            return JSONResponse(dataclasses.asdict(self.behaviour))
+
         async def requests(request: Request) -> Response:
             if request.method == "DELETE":
                 self.requests.clear()
@@ -202,6 +250,7 @@ class Simulator:
             Route("/load", load, methods=["POST"]),
             Route("/faults", faults, methods=["GET", "PUT"]),
             Route("/state", state, methods=["GET"]),
+            Route("/behaviour", behaviour, methods=["GET", "PUT"]),
             Route("/requests", requests, methods=["GET", "DELETE"]),
         ]
 
@@ -211,3 +260,57 @@ class Simulator:
             routes=[Mount(ADMIN_PREFIX, routes=self.admin_routes()), *self.api_routes()]
         )
         return FaultMiddleware(app, self)
+
+
+def merge_behaviour(current: Any, changes: Mapping[str, Any]) -> Any:
+    """A copy of the behaviour dataclass ``current`` with ``changes``; each value must fit its
+    switch's type (a ``Literal`` choice, bool, int, float or str). ``ValueError`` otherwise."""
+    cls = type(current)
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    checked: dict[str, Any] = {}
+    for name, value in changes.items():
+        if name not in known:
+            raise ValueError(f"unknown switch {name!r}; known: {', '.join(sorted(known))}")
+        checked[name] = _check(name, hints[name], value)
+    return dataclasses.replace(current, **checked)
+
+
+def parse_switch_value(behaviour: Any, name: str, text: str) -> Any:
+    """The value of switch ``name`` written as text (the CLI's ``sim.switch=value``)."""
+    hints = typing.get_type_hints(type(behaviour))
+    if name not in hints or name not in {f.name for f in dataclasses.fields(behaviour)}:
+        known = ", ".join(sorted(f.name for f in dataclasses.fields(behaviour)))
+        raise ValueError(f"unknown switch {name!r}; known: {known}")
+    kind = hints[name]
+    if kind is bool:
+        if text.lower() not in ("true", "false"):
+            raise ValueError(f"switch {name!r} takes true or false, not {text!r}")
+        return text.lower() == "true"
+    if kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            raise ValueError(f"switch {name!r} takes a number, not {text!r}") from None
+    return text
+
+
+def _check(name: str, kind: Any, value: Any) -> Any:
+    if typing.get_origin(kind) is Literal:
+        choices = typing.get_args(kind)
+        if value not in choices:
+            raise ValueError(
+                f"switch {name!r} takes {' or '.join(map(str, choices))}, not {value!r}"
+            )
+        return value
+    if kind is bool:
+        ok = isinstance(value, bool)
+    elif kind is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+    elif kind is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    else:
+        ok = kind is str and isinstance(value, str)
+    if not ok:
+        raise ValueError(f"switch {name!r} takes a {getattr(kind, '__name__', kind)}: {value!r}")
+    return float(value) if kind is float else value

@@ -75,7 +75,9 @@ def execute(
 def wait(client: httpx.Client, import_id: int, timeout: float = 30) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
-        result: dict[str, Any] = client.get(f"/imports/{import_id}/executions").json()
+        result: dict[str, Any] = client.get(
+            f"/imports/{import_id}/executions", headers={"Accept": VND}
+        ).json()
         if result["state"] != 0 or time.monotonic() > deadline:
             return result
         time.sleep(0.02)
@@ -131,18 +133,18 @@ def test_import_definition_crud_and_accept_header(client: httpx.Client) -> None:
     assert client.post("/imports", json=body).status_code == 406
     assert client.post("/imports", json=body, headers={"Accept": "*/*"}).status_code == 406
     import_id = create_import(client, [{"type": "duplicate", "rules": {"first": True}}])
-    definition = client.get(f"/imports/{import_id}").json()
+    definition = client.get(f"/imports/{import_id}", headers={"Accept": VND}).json()
     assert definition["name"] == "sync"
     assert definition["binding"] == DEFAULT_FORMAT_ID
     assert definition["features"] == [{"type": "duplicate", "rules": {"first": True}}]
-    assert [d["id"] for d in client.get("/imports").json()] == [import_id]
+    assert [d["id"] for d in client.get("/imports", headers={"Accept": VND}).json()] == [import_id]
     bad_feature = {"name": "x", "features": [{"type": "teleport"}]}
     assert client.post("/imports", json=bad_feature, headers={"Accept": VND}).status_code == 400
     assert (
         client.post("/imports", json={"binding": 1234}, headers={"Accept": VND}).status_code == 400
     )
-    assert client.delete(f"/imports/{import_id}").status_code == 204
-    assert client.get(f"/imports/{import_id}").status_code == 404
+    assert client.delete(f"/imports/{import_id}", headers={"Accept": VND}).status_code == 204
+    assert client.get(f"/imports/{import_id}", headers={"Accept": VND}).status_code == 404
 
 
 def test_source_upload_requirements(client: httpx.Client) -> None:
@@ -176,7 +178,9 @@ def test_execution_requirements(client: httpx.Client) -> None:
     assert no_accept.status_code == 406
     assert execute(client, import_id, {"binding": 4321}).status_code == 400
     assert execute(client, 999999).status_code == 404
-    assert client.get(f"/imports/{import_id}/executions").status_code == 404
+    assert (
+        client.get(f"/imports/{import_id}/executions", headers={"Accept": VND}).status_code == 404
+    )
 
 
 # -- execution flow ----------------------------------------------------------------------------
@@ -190,12 +194,14 @@ def test_full_flow_state_0_then_1(client: httpx.Client, sim: Np6Simulator) -> No
     assert execution["state"] == 0
     assert execution["content"]["identifier"] == {"guid": 1234}
     assert execution["source"]["filename"].endswith("_batch.csv")
-    assert client.get(f"/imports/{import_id}/executions").json()["state"] == 0
+    assert (
+        client.get(f"/imports/{import_id}/executions", headers={"Accept": VND}).json()["state"] == 0
+    )
     assert targets(client) == {}
 
     concurrent = execute(client, import_id)
     assert (concurrent.status_code, concurrent.content) == (409, b"")
-    assert client.delete(f"/imports/{import_id}").status_code == 409
+    assert client.delete(f"/imports/{import_id}", headers={"Accept": VND}).status_code == 409
 
     done = wait(client, import_id)
     assert done["state"] == 1

@@ -24,7 +24,8 @@ Routes (all at ``/``; every one needs ``X-Key``, header name case-insensitive):
 ====================================  =======================================================
 
 Every answer carries ``x-request-id``; while a rate limit is configured every answer also
-carries ``X-RateLimit-Limit/Remaining/Reset`` and the 429s add ``Retry-After``. Error answers
+carries ``X-RateLimit-Limit/Remaining/Reset`` and the 429s add ``Retry-After`` (switch
+``rate_limit``; table in ``docs/sandbox.md``). Error answers
 have an **empty body** (401, 404, 409, ...), except the observed 400 "target cannot be
 identified - unicity is null" (plain text). 411 if a POST has no ``Content-Length``; 415 if a
 JSON body is not ``application/json`` (or ``*/*+json``).
@@ -40,10 +41,11 @@ Documented choices (docs say / we do / switch on :class:`Np6Behaviour`):
 ====================  ==================================================  ===================
 docs say              we do                                               switch
 ====================  ==================================================  ===================
-vnd ``Accept``        406 without ``application/vnd.mperf.v8.import.      ``require_import_
-"imperative" on       v1+json`` on exactly those three calls              accept`` (True)
-import create, source
-upload, execution
+vnd ``Accept``        406 (empty body; NP6 gives no status, 406 is        ``require_import_
+"imperative" for      RFC 9110's) without ``application/vnd.mperf.v8.     accept`` (True)
+imports (SLATE        import.v1+json`` on **every** ``/imports`` call,
+``_imports.md``       GETs and DELETE included; ``*/*`` is not enough
+L401-403)
 ``startAt`` = "Value  0-based index of the first data record; records     -
 of start"             before it are skipped (1 = one header line)
 execution state       0 for ``processing_seconds`` after the POST, then   ``processing_
@@ -80,6 +82,13 @@ source upload answer  200 ``{"type": "file", "id", "creationDate",        ``max_
                       []}``, the name from Content-Disposition
 bulk delete: SLATE    200 ``[{"id", "unicity": [v]}]`` of the deleted     ``bulk_delete_
 list vs 8.1.0 204     targets (unknown values ignored), or 204            response`` (list)
+unknown bulk delete:  unknown values ignored (``[]`` if none known), or   ``unknown_delete``
+SLATE lists a 404     404 with nothing deleted                            (empty_200)
+429 headers: "may"    ``Retry-After`` + ``X-RateLimit-*``; or the         ``rate_limit``
+X-RateLimit-*, no     ``X-RateLimit-*`` only; or none at all              (retry_after)
+Retry-After
+``GET executions``:   the full object, or ``{"state": n}`` only           ``execution_
+8.1.0 ``{"state"}``                                                       body`` (full)
 write keys: ids       both accepted; nested ``{"fields": {...}}`` -> 400  -
 (SLATE), names (seen) "target cannot be identified - unicity is null"
 ``PUT /targets?       upsert; keys not sent are kept; ``null``/``""``     -

@@ -188,10 +188,14 @@ class ImportApi:
         definition = self._definition(request)
         if not definition.executions:
             raise Np6Error(404)
-        return import_response(definition.executions[-1].to_json())
+        last = definition.executions[-1]
+        if self.sim.behaviour.execution_body == "state":
+            return import_response({"state": last.state})  # the 8.1.0 reference's example
+        return import_response(last.to_json())
 
     def routes(self) -> list[tuple[str, Any, list[str], bool]]:
-        """``(path, handler, methods, needs the vnd Accept header)``."""
+        """``(path, handler, methods, needs the vnd Accept header)``: every ``/imports`` call
+        does (NP6-SLATE ``_imports.md`` L401-403 calls it imperative for the resource)."""
         return [
             ("/fields", self.list_fields, ["GET"], False),
             ("/fields/{id}", self.get_field, ["GET"], False),
@@ -199,10 +203,10 @@ class ImportApi:
             ("/importFormats", self.list_formats, ["GET"], False),
             ("/importFormats/{id}", self.get_format, ["GET"], False),
             ("/imports", self.create_import, ["POST"], True),
-            ("/imports", self.list_imports, ["GET"], False),
-            ("/imports/{id}", self.get_import, ["GET"], False),
-            ("/imports/{id}", self.delete_import, ["DELETE"], False),
+            ("/imports", self.list_imports, ["GET"], True),
+            ("/imports/{id}", self.get_import, ["GET"], True),
+            ("/imports/{id}", self.delete_import, ["DELETE"], True),
             ("/imports/{id}/source", self.upload_source, ["PUT"], True),
             ("/imports/{id}/executions", self.start_execution, ["POST"], True),
-            ("/imports/{id}/executions", self.last_execution, ["GET"], False),
+            ("/imports/{id}/executions", self.last_execution, ["GET"], True),
         ]

@@ -117,8 +117,15 @@ class Np6Simulator(Simulator):
     def error_body(self, status: int, message: str) -> Any:
         return None  # NP6 documents no error body; observed bodies are mostly empty
 
-    def fault_headers(self, status: int) -> dict[str, str]:
-        return self.faults.rate_headers() if status == 429 else {}
+    def rate_limit_headers(self, style: str, retry_after: int) -> dict[str, str]:
+        """``retry_after`` (default, as before): ``X-RateLimit-*`` and ``Retry-After``;
+        ``x_ratelimit``: the documented headers only; ``bare``: none."""
+        if style == "retry_after":
+            headers = self.faults.rate_headers()
+            if retry_after:
+                headers["Retry-After"] = str(retry_after)
+            return headers
+        return super().rate_limit_headers(style, retry_after)
 
     # -- routing -----------------------------------------------------------------------------
     def _route(self, path: str, handler: Handler, methods: list[str], vnd: bool) -> Route:
@@ -162,7 +169,8 @@ class Np6Simulator(Simulator):
                     headers = list(message.get("headers", []))
                     names = {k.lower() for k, _ in headers}
                     headers.append((b"x-request-id", request_id))
-                    for key, value in self.faults.rate_headers().items():
+                    bare = self.behaviour.rate_limit == "bare"  # no rate headers at all
+                    for key, value in ({} if bare else self.faults.rate_headers()).items():
                         if key.lower().encode() not in names:
                             headers.append((key.lower().encode(), value.encode()))
                     message = {**message, "headers": headers}

@@ -136,7 +136,8 @@ class TargetApi:
         return Response(status_code=204)
 
     async def bulk_delete(self, request: Request) -> Response:
-        """``DELETE /targets`` by unicity, id or segment; unknown values are ignored."""
+        """``DELETE /targets`` by unicity, id or segment; unknown values are ignored, or (switch
+        ``unknown_delete="not_found_404"``) answer 404 and nothing is deleted."""
         body = await json_object(request)
         kind, value = body.get("type", "id"), body.get("value")
         if kind not in ("unicity", "id", "segment") or not isinstance(value, list):
@@ -160,6 +161,11 @@ class TargetApi:
                 target = None
             if target is not None:
                 ids.append(target.id)
+            elif self.sim.behaviour.unknown_delete == "not_found_404":
+                raise Np6Error(404)  # before any delete: nothing applied
+        strict = self.sim.behaviour.unknown_delete == "not_found_404"
+        if strict and kind == "id" and any(store.by_id.get(i) is None for i in ids):
+            raise Np6Error(404)
         deleted = []
         uid = str(self.sim.schema.unicity.id)
         for target_id in ids:

@@ -50,14 +50,19 @@ Where the reference is silent or ambiguous (``Nrs360Behaviour`` switch, default 
 =============================  ==============================  ===================================
 docs say                       we do                           switch
 =============================  ==============================  ===================================
-nothing on duplicate email /   422 ``"The email has already    ``duplicates="reject"`` |
-phone on POST/PUT /contacts    been taken."`` (``phone``       ``"allow"``
+nothing on duplicate email /   422 ``"The email has already    ``duplicate_email="refuse"``
+phone on POST/PUT /contacts    been taken."`` (``phone``       | ``"accept"``
                                likewise; emails compare
                                case-insensitively)
 PUT /contacts has the same     request validated by that       ``put_semantics="merge"`` |
 parameter table as POST;       table; scalars and custom       ``"replace"`` (unsent fields
-nothing on unsent fields       fields not sent are kept        cleared); groups are always
-                               (``null`` clears a scalar)      replaced by what is sent
+nothing on unsent fields       fields not sent are kept        cleared)
+                               (``null`` clears a scalar)
+PUT groupsIds: "se añadirá"    the groups sent replace the     ``put_groups="replace"`` |
+(S004:L3592, copied from       contact's groups                ``"add"``
+create)
+no 429 documented              injected 429: ``Retry-After``   ``rate_limit="retry_after"`` |
+                                                               ``"x_ratelimit"`` | ``"bare"``
 ``limit`` "Máximo: 1000"       ``limit=1001``: 422 ``"The      ``limit_overflow="reject"`` |
                                limit field must not be         ``"clamp"`` (serve 1000)
                                greater than 1000."``

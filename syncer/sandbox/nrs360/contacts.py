@@ -52,7 +52,7 @@ def _resolve_groups(ctx: Context, data: ContactInput) -> tuple[list[int], list[s
 
 def _check_unique(ctx: Context, data: ContactInput, own_id: int | None) -> None:
     """Our documented choice: an email or mobile phone belongs to one contact only."""
-    if ctx.behaviour.duplicates != "reject":
+    if ctx.behaviour.duplicate_email != "refuse":
         return
     email, phone = data.scalars.get("email"), data.scalars.get("phone")
     if email and any(i != own_id for i in ctx.store.contact_ids_with_email(email)):
@@ -116,10 +116,10 @@ def _filtered(ctx: Context, request: Request) -> tuple[Iterable[Contact], int]:
 
 
 def routes(ctx: Context) -> list[Route]:
-    """The contact routes, each behind Basic auth."""
-    show_external_id = ctx.behaviour.external_id_writable
+    """The contact routes, each behind Basic auth (switches are read on every call)."""
 
     def written(request: Request, contact: Contact, status: int) -> Response:
+        show_external_id = ctx.behaviour.external_id_writable
         data = ctx.store.contact_json(contact, external_id=show_external_id)
         data["links"] = {"self": str(request.url_for("nrs360_contact", id=contact.id))}
         return OrjsonResponse({"data": data}, status_code=status)
@@ -131,15 +131,14 @@ def routes(ctx: Context) -> list[Route]:
         include = _include(request)
         items, total = _filtered(ctx, request)
         chunk, meta = paginate(request, items, total, limit, page)
-        data = [
-            ctx.store.contact_json(c, include=include, external_id=show_external_id) for c in chunk
-        ]
+        show = ctx.behaviour.external_id_writable
+        data = [ctx.store.contact_json(c, include=include, external_id=show) for c in chunk]
         return OrjsonResponse({"data": data, "meta": meta})
 
     async def show_contact(request: Request) -> Response:
         contact = _find(ctx, request)
         data = ctx.store.contact_json(
-            contact, include=_include(request), external_id=show_external_id
+            contact, include=_include(request), external_id=ctx.behaviour.external_id_writable
         )
         return OrjsonResponse({"data": data})
 
@@ -158,6 +157,8 @@ def routes(ctx: Context) -> list[Route]:
         ctx.store.unindex(contact)
         _apply(ctx, contact, data, replace=ctx.behaviour.put_semantics == "replace")
         ctx.store.reindex(contact)
+        if ctx.behaviour.put_groups == "add":
+            group_ids = list(dict.fromkeys([*contact.groups, *group_ids]))
         ctx.store.set_groups(contact, group_ids)
         contact.updated_at = ctx.now()
         return written(request, contact, 200)

@@ -44,6 +44,11 @@ class Nrs360Simulator(Simulator):
         self.behaviour = behaviour or Nrs360Behaviour()
         self.ctx = Context(BasicAuth(username, api_password), self.behaviour, clock)
 
+    def apply_behaviour(self, behaviour: Any) -> None:
+        """The handlers read the switches from the context: change both."""
+        self.behaviour = behaviour
+        self.ctx.behaviour = behaviour
+
     @property
     def store(self) -> Store:
         """The live data (tests may read it directly)."""

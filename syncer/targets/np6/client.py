@@ -1,8 +1,9 @@
 """A thin client of the NP6 (mperf 8.x) API: fields, import formats, imports and targets.
 
-DIGEST section 4. Every call sends ``X-Key``; the three import calls the docs call
-"imperative" (create definition, upload source, start execution) also send
-``Accept: application/vnd.mperf.v8.import.v1+json``.
+DIGEST section 4. Every call sends ``X-Key``; every call of the imports resource (``/imports``
+and below, GETs and DELETEs included) also sends ``Accept:
+application/vnd.mperf.v8.import.v1+json``: NP6-SLATE ``_imports.md`` L401-403 calls it
+"imperative" for imports, and a server enforcing it on GETs too would refuse the polls.
 
 Failures follow :mod:`syncer.http`'s table::
 
@@ -70,6 +71,8 @@ class Np6Client:
         params: dict[str, str] | None = None,
     ) -> httpx.Response:
         all_headers = {"X-Key": self._key, **(headers or {})}
+        if path == "/imports" or path.startswith("/imports/"):
+            all_headers["Accept"] = VND_IMPORT  # the whole resource, not only its writes
         try:
             response = self.http.request(
                 method,
@@ -122,7 +125,7 @@ class Np6Client:
 
     def create_import(self, body: dict[str, Any]) -> int:
         """``POST /imports`` -> the new definition's id."""
-        response = self._call("POST", "/imports", json=body, headers={"Accept": VND_IMPORT})
+        response = self._call("POST", "/imports", json=body)
         data = self._json(response)
         if not isinstance(data, dict) or not isinstance(data.get("id"), int):
             raise RetryableError(
@@ -135,7 +138,6 @@ class Np6Client:
         headers = {
             "Content-Type": "application/octet-stream",
             "Content-Disposition": f'form-data; filename="{filename}"',
-            "Accept": VND_IMPORT,
         }
         response = self._call("PUT", f"/imports/{import_id}/source", content=data, headers=headers)
         body = self._json(response)
@@ -147,7 +149,6 @@ class Np6Client:
             "POST",
             f"/imports/{import_id}/executions",
             json={"binding": binding},
-            headers={"Accept": VND_IMPORT},
         )
         body = self._json(response)
         return body if isinstance(body, dict) else {}

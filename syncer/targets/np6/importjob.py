@@ -5,19 +5,23 @@ file: the CSV cells of every row, the delivery id and unicity value per row, the
 binding ids. Phases (``Job.phase``) of the segment being imported (``queue[0]``)::
 
     upload ──PUT source──▶ uploaded ──POST executions──▶ running ──poll──▶ state 1: rows done
-       ▲                      │ resume: is the last execution ours?        state 2: split in
-       └──── no: upload again ┘ yes: poll it (never start it twice)        halves (queue)
+                              │ resume: is the last execution provably     state 2: split in
+                              │ ours? yes: poll it; no: start (again)      halves (queue)
     queue empty ──▶ complete (outcomes kept in the job until the deliveries are answered)
 
 A state-2 segment is split in halves, each re-imported, down to ``max_depth`` (enough to reach
 single rows); rows still failing go dead with the reason. ``max_imports`` bounds the executions
 of one job: what is left when it is reached goes dead too ("too many failing rows").
 
-"Is the last execution ours?": NP6's execution object carries the ``source`` it ran (id and
-stored file name, both new on every upload), compared with the upload's answer recorded in the
-job. Without source details, an execution started at or after the upload's ``updateDate`` is
-ours; with neither, it is taken as ours: a double start could not be undone. The check runs
-only when resuming a job found in phase ``uploaded``.
+"Is the last execution ours?" is asked only when resuming a job found in phase ``uploaded``
+(the upload was recorded; the start may have happened before a crash, or not). It is ours only
+when NP6 proves it: the execution's ``source`` (id, stored file name: both new on every upload)
+matches the upload's answer recorded in the job, or, without source details, its ``startDate``
+is an instant strictly after the upload's ``updateDate`` (parsed, never compared as text).
+Anything else (the 8.1.0 reference's bare ``{"state": n}``, missing or unparseable dates, the
+same second) starts the execution again: a second start of an upsert import (``updateExisting``,
+``duplicate`` last) writes the same rows twice, harmlessly, while a skipped start would answer
+rows done that NP6 never imported.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
 from typing import Any
 
 from ...errors import RetryableError
@@ -48,6 +53,7 @@ __all__ = [
 ]
 
 JOB_KIND = "np6-import"
+_SOURCE_IDS = ("id", "filename")  # new on every upload (the source object of NP6-SLATE)
 PROCESSING, COMPLETED, ERROR = 0, 1, 2
 
 # The wait between starting an execution and polling it the first time, in seconds:
@@ -65,6 +71,18 @@ PROCESSING, COMPLETED, ERROR = 0, 1, 2
 FIRST_POLL_BASE = 0.25
 FIRST_POLL_PER_ROW = 0.00002
 FIRST_POLL_MAX = 10.0
+
+
+def _instant(value: Any) -> datetime | None:
+    """An ISO 8601 date-time as an aware instant (naive = UTC: one server clock); None if
+    absent or not a date-time."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 def first_poll_wait(
@@ -177,7 +195,8 @@ class ImportRunner:
             elif (
                 phase == "uploaded"
                 and resuming
-                # a crash may have come between the start and its record: never start twice
+                # a crash may have come between the start and its record: poll that start
+                # when NP6 proves it ours, else start again (harmless for an upsert import)
                 and self._ours(self.client.last_execution(run.import_id), run.source)
             ):
                 phase = "running"
@@ -231,17 +250,23 @@ class ImportRunner:
 
     @staticmethod
     def _ours(execution: dict[str, Any] | None, source: dict[str, Any]) -> bool:
+        """Whether NP6 proves ``execution`` ran the upload ``source`` (see the module
+        docstring); False when it cannot be proven, so the caller starts again."""
         if execution is None:
             return False
         ran = execution.get("source")
-        if isinstance(ran, dict) and (ran.get("id") is not None or ran.get("filename")):
-            return bool(
-                ran.get("id") == source.get("id") and ran.get("filename") == source.get("filename")
-            )
-        started, uploaded = execution.get("startDate"), source.get("updateDate")
-        if isinstance(started, str) and isinstance(uploaded, str):
-            return started >= uploaded  # same server clock, ISO UTC strings
-        return True  # no way to tell: never risk a second start (module docstring)
+        if isinstance(ran, dict):
+            common = [
+                k for k in _SOURCE_IDS if ran.get(k) is not None and source.get(k) is not None
+            ]
+            if common:  # NP6 told which file it ran
+                return all(ran[k] == source[k] for k in common)
+            if any(ran.get(k) is not None for k in _SOURCE_IDS):
+                return False  # a file we cannot match with ours
+        started, uploaded = _instant(execution.get("startDate")), _instant(source.get("updateDate"))
+        # strictly after: NP6 dates are whole seconds, and an older execution started in the
+        # second of our upload would otherwise pass for ours
+        return started is not None and uploaded is not None and started > uploaded
 
     def first_wait(self, rows: int) -> float:
         """Seconds between starting an execution of ``rows`` rows and its first poll."""

@@ -1,7 +1,10 @@
 """Mapped records to 360NRS contact bodies, and the identity a contact is stored under.
 
-* ``phone``/``landline``: digits with the international prefix, no ``+`` (the API's form);
-  ``countryIso`` upper case (required with a phone: the mapping checks it is mapped).
+* ``phone``: parsed with ``phonenumbers`` (:mod:`syncer.targets.phones`; a national number is
+  read in ``countryIso``) and sent as digits with the international prefix, no ``+`` (the API's
+  form, S004:L3023 ``34666666666``); ``landline`` as its national number (S004:L3025
+  ``900222222``); ``countryIso`` upper case (required with a phone: the mapping checks it is
+  mapped). A number that is not valid raises :class:`~syncer.targets.phones.InvalidPhone`.
 * ``customFields.<key>``: ``{key, type, value}`` with ``type`` ``decimal`` for numbers and
   ``date`` for ISO 8601 dates/datetimes; everything else is a ``string`` (a template renders a
   string, so a templated number stays a string: leading zeros of codes are kept).
@@ -17,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from ...mapping import MappedRecord
+from ..phones import international_digits, national_digits
 
 STANDARD = ("email", "phone", "landline", "countryIso", "name", "surname")
 CUSTOM_PREFIX = "customFields."
@@ -35,10 +39,6 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _digits(value: Any) -> str:
-    return re.sub(r"[\s().-]", "", _text(value)).removeprefix("+").removeprefix("00")
-
-
 def custom_field(key: str, value: Any) -> dict[str, Any]:
     """One ``customFields`` entry with the type the value has."""
     if isinstance(value, int | float) and not isinstance(value, bool):
@@ -54,14 +54,20 @@ def custom_field(key: str, value: Any) -> dict[str, Any]:
 
 
 def contact_body(record: MappedRecord, group_ids: list[int]) -> dict[str, Any]:
-    """The POST/PUT ``/contacts`` body for ``record`` in groups ``group_ids``."""
+    """The POST/PUT ``/contacts`` body for ``record`` in groups ``group_ids``; raises
+    :class:`~syncer.targets.phones.InvalidPhone`."""
     fields = record.fields
     body: dict[str, Any] = {}
+    country = _text(fields["countryIso"]) if "countryIso" in fields else None
     for name in STANDARD:
         if name in fields:
             value = fields[name]
-            if name in ("phone", "landline"):
-                body[name] = _digits(value)
+            if name in ("phone", "landline") and not _text(value):
+                body[name] = ""  # sent as before: 360NRS reads "" as no value
+            elif name == "phone":
+                body[name] = international_digits(value, country)
+            elif name == "landline":
+                body[name] = national_digits(value, country)
             elif name == "countryIso":
                 body[name] = _text(value).upper()
             else:

@@ -24,6 +24,7 @@ from typing import Any
 from ...errors import AuthError
 from ...http import Action
 from ..base import Change, FlushPolicy, Outcome, TargetContext
+from ..phones import InvalidPhone
 from .client import ApiFailure, Nrs360Client
 from .groups import GroupResolver
 from .payload import contact_body, identity_body, key_of
@@ -58,7 +59,10 @@ class Nrs360Target:
         """The key a create of ``change`` uses (the engine keeps it before the call)."""
         if change.action != "upsert" or change.record is None:
             return None
-        return key_of(contact_body(change.record, []))
+        try:
+            return key_of(contact_body(change.record, []))
+        except InvalidPhone:
+            return None  # never sent: the upsert answers it invalid
 
     def apply(self, changes: Sequence[Change], ctx: TargetContext) -> list[Outcome]:
         return [self._one(change, ctx) for change in changes]
@@ -92,6 +96,10 @@ class Nrs360Target:
         record = change.record
         if record is None:
             return Outcome.invalid(change, "nothing to send: the record could not be mapped")
+        try:
+            contact_body(record, [])
+        except InvalidPhone as exc:
+            return Outcome.invalid(change, str(exc))
         names = set(record.groups) | change.known.other_pipelines_names(change.pipeline)
         if not names:
             return Outcome.invalid(
@@ -158,7 +166,10 @@ class Nrs360Target:
         found = identity_body(change.known.target_key)
         if found or change.record is None:
             return found
-        body = contact_body(change.record, [])
+        try:
+            body = contact_body(change.record, [])
+        except InvalidPhone:
+            return {}  # such a record was never created
         return {k: body[k] for k in ("email", "phone", "landline", "countryIso") if k in body}
 
     def _leave(self, change: Change, ctx: TargetContext) -> Outcome:

@@ -35,8 +35,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import phonenumbers
-
+from .. import phones
 from ..base import Change, Known, Outcome
 from .client import MAX_LIST_NAME, MAX_TAG
 
@@ -104,12 +103,9 @@ def normalise_phone(raw: Any) -> str | None:
     if not isinstance(raw, str) or not raw.strip().startswith("+"):
         return None
     try:
-        parsed = phonenumbers.parse(raw.strip(), None)
-    except phonenumbers.NumberParseException:
+        return phones.e164(raw)
+    except phones.InvalidPhone:
         return None
-    if not phonenumbers.is_valid_number(parsed):
-        return None
-    return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
 
 
 def identity_key(phone: str, list_name: str) -> str:
