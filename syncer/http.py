@@ -43,6 +43,9 @@ RETRY_STATUSES = frozenset({408, 425, 500, 501, 502, 503, 504})
 # Exceptions meaning "no usable answer": the request may or may not have been applied.
 TRANSPORT_ERRORS: tuple[type[Exception], ...] = (httpx.TransportError,)
 DEFAULT_RETRY_AFTER = 1.0
+# The longest Retry-After obeyed: a server asking for a day would otherwise block a target
+# past every claim lease and shutdown. Rows wait with their due time, never a sleeping thread.
+MAX_RETRY_AFTER = 900.0
 
 
 def classify_status(status: int) -> Action:
@@ -62,20 +65,23 @@ def classify_status(status: int) -> Action:
     return Action.PERMANENT
 
 
-def retry_after_seconds(response: httpx.Response, default: float = DEFAULT_RETRY_AFTER) -> float:
-    """``Retry-After`` as seconds (delta-seconds or HTTP date), else ``default``."""
+def retry_after_seconds(
+    response: httpx.Response, default: float = DEFAULT_RETRY_AFTER, cap: float = MAX_RETRY_AFTER
+) -> float:
+    """``Retry-After`` as seconds (delta-seconds or HTTP date), else ``default``; at most
+    ``cap``."""
     value = response.headers.get("retry-after")
     if not value:
-        return default
+        return min(default, cap)
     try:
-        return max(0.0, float(value))
+        return min(cap, max(0.0, float(value)))
     except ValueError:
         pass
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
-        return default
-    return max(0.0, when.timestamp() - time.time())
+        return min(default, cap)
+    return min(cap, max(0.0, when.timestamp() - time.time()))
 
 
 def backoff_delay(

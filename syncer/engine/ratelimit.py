@@ -17,6 +17,7 @@ one); each success gives back 2% of the configured rate. Without a configured ra
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 import time
@@ -141,6 +142,18 @@ class RateLimiter:
             return max(0.0, self._paused_until - self._clock())
 
 
+# Waits longer than this are not slept in a sender thread: the 429 goes back to the target,
+# whose rows are parked with their due time (stop is never held up by a long Retry-After).
+PARK_AFTER = 5.0
+
+
+def _parked(request: httpx.Request, left: float) -> httpx.Response:
+    """The 429 the server would answer while its pause lasts, without sending."""
+    return httpx.Response(
+        429, headers={"Retry-After": str(math.ceil(left))}, request=request, content=b""
+    )
+
+
 class RateLimitedTransport(httpx.BaseTransport):
     """An ``httpx`` transport that paces requests through a :class:`RateLimiter`."""
 
@@ -159,6 +172,9 @@ class RateLimitedTransport(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         request.read()  # the body must be replayable for a send after a 429
+        left = self.limiter.pause_left()
+        if left > PARK_AFTER:  # a long pause: answer for the server, the rows wait their turn
+            return _parked(request, left)
         tries = 0
         while True:
             self.limiter.acquire()
@@ -179,8 +195,8 @@ class RateLimitedTransport(httpx.BaseTransport):
             wait = retry_after_seconds(response)
             self.limiter.on_throttled(wait)
             tries += 1
-            if tries > self.max_429_retries:
-                return response
+            if tries > self.max_429_retries or wait > PARK_AFTER:
+                return response  # the target parks its rows until then (due time, no sleep)
             response.close()
             self.limiter.waited += wait
 

@@ -122,6 +122,8 @@ class PipelineMapper:
             group = _run(f"group '{source}'", render, doc)
             if group is not None:
                 groups[group] = None
+        if self._rules is not None:  # a record without its key is the first thing to say
+            _check_keys(self._rules, values)
         list_name = None
         if self._list is not None:
             list_name = _run("list", self._list, doc)
@@ -130,8 +132,6 @@ class PipelineMapper:
                     "list: no list name (the template rendered blank, or every value it "
                     "prints is missing)"
                 )
-        if self._rules is not None:
-            _check_keys(self._rules, values)
         return MappedRecord(values, tuple(groups), list_name, self._tag)
 
 

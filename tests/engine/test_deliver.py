@@ -436,3 +436,18 @@ def test_plan_classifies_with_the_real_code_and_writes_nothing(nrs_a: str, store
     assert states(store) == before
     joins = {p.row.entity_id: p.joins for p in plan_pending(store, cfg, "q")}
     assert joins == {"c2": frozenset({"G-q"})}
+
+
+def test_a_worker_with_a_clock_an_hour_ahead_does_not_steal_a_live_claim(store: Store) -> None:
+    """Issue 13, defect 5: claim expiry compared the host's clock with the one of the host
+    that claimed, so a host an hour ahead took over every live claim. Claims now compare with
+    the database's clock."""
+    cfg = config({"t": nrs_target("http://nrs.invalid")}, [pipeline("p", "t")])
+    feed = Feed(cfg, store)
+    feed.put([("c1", person(1), {"p"})])
+    with store.transaction() as conn:  # a live worker on another host holds c1
+        assert len(ops.claim(conn, "t", "elsewhere:1:run:t", 10, ops.db_now(conn), 300.0)) == 1
+    target = FlakyFirstTry()
+    with Deliverer(cfg, store, run_id="skewed", targets={"t": target}) as deliverer:
+        stats = deliverer.worker("t").drain(force_flush=True, clock=lambda: time.time() + 3600)
+    assert stats.claimed == 0 and target.calls == []
