@@ -24,7 +24,15 @@ from ..errors import StateError, SyncerError
 from ..source.contacthub import ContacthubClient
 from ..state import ingest_ops as ops
 from ..state.store import Store
-from .common import EXIT_FAILED_RECORDS, ConfigOption, clean_errors, fail, load, open_store
+from .common import (
+    EXIT_CANNOT_START,
+    EXIT_FAILED_RECORDS,
+    ConfigOption,
+    clean_errors,
+    fail,
+    load,
+    open_store,
+)
 from .status_view import render_status
 
 __all__ = ["register", "source_client"]
@@ -86,6 +94,13 @@ def sync(
         report = sync_once(s.cfg, s.store, s.client, stop=s.stop)
     for line in report.summary():
         typer.echo(line)
+    stopped = {name: s.error for name, s in sorted(report.targets.items()) if s.error}
+    if stopped:
+        # a target that refused its credentials (the worker stops it on an AuthError) is not
+        # "records failed": nothing more can be sent to it until the operator acts
+        for name, error in stopped.items():
+            typer.echo(f"error: target {name} stopped: {error}", err=True)
+        fail("fix the credentials (or account) named above and run again", EXIT_CANNOT_START)
     if report.exit_code:
         raise typer.Exit(EXIT_FAILED_RECORDS)
 
