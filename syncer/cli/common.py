@@ -19,11 +19,12 @@ and one of these codes (:func:`clean_errors` per command, :func:`run_main` aroun
 
 from __future__ import annotations
 
+import difflib
 import functools
 import os
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
@@ -86,6 +87,20 @@ def open_store(cfg: SyncerConfig, *, migrate: bool = True) -> Store:
         raise StateError(f"{exc} ({where})") from None
     except SQLAlchemyError as exc:
         raise StateError(f"cannot use the state database ({where}): {db_error(exc)}") from None
+
+
+def check_pipeline(cfg: SyncerConfig, name: str | None, also_known: Iterable[str] = ()) -> None:
+    """Refuse (exit 2) a ``--pipeline`` name that is neither in the config nor in
+    ``also_known`` (e.g. a pipeline removed from the config whose rows are still stored)."""
+    if name is None:
+        return
+    names = [p.name for p in cfg.pipelines]
+    known = list(dict.fromkeys([*names, *also_known]))
+    if name in known:
+        return
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    fail(f"unknown pipeline {name!r} (known: {', '.join(names) or 'none'}){hint}", EXIT_CONFIG)
 
 
 def db_error(exc: BaseException) -> str:

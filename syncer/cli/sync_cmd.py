@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +28,10 @@ from ..state import ingest_ops as ops
 from ..state.store import Store
 from .common import (
     EXIT_CANNOT_START,
+    EXIT_CONFIG,
     EXIT_FAILED_RECORDS,
     ConfigOption,
+    check_pipeline,
     clean_errors,
     fail,
     load,
@@ -120,8 +124,15 @@ def run(config: Path | None = ConfigOption) -> None:
 
 
 def backfill(
-    pipeline: str | None = typer.Option(None, "--pipeline", help="Re-send only this pipeline."),
-    since: str | None = typer.Option(None, "--since", help="Only customers updated since DATE."),
+    pipeline: str | None = typer.Option(
+        None, "--pipeline", "-p", help="Re-send only this pipeline."
+    ),
+    since: str | None = typer.Option(
+        None,
+        "--since",
+        help="Only customers updated since this ISO 8601 date (2025-01-31, midnight UTC) or "
+        "date-time with Z or an offset (2025-01-31T08:00:00Z, 2025-01-31T09:00+01:00).",
+    ),
     page_size: int = typer.Option(50, "--page-size", min=1, help="Search page size (API max 50)."),
     config: Path | None = ConfigOption,
 ) -> None:
@@ -132,10 +143,9 @@ def backfill(
     from ..engine.leader import Lease, new_owner
     from ..engine.runner import LEASE_TTL, ingest_to_end
 
+    since = None if since is None else parse_since(since)
     with _session(config, exclusive=True) as s:
-        names = [p.name for p in s.cfg.pipelines]
-        if pipeline is not None and pipeline not in names:
-            fail(f"unknown pipeline {pipeline!r}; known: {', '.join(names)}", 2)
+        check_pipeline(s.cfg, pipeline)
         chosen = [p for p in s.cfg.pipelines if pipeline in (None, p.name)]
         events = [p for p in chosen if p.entity == "event"]
         types = (
@@ -164,6 +174,8 @@ def backfill(
             )
             result = job.run()
         lease.release()
+        if result.replaced:
+            typer.echo("an interrupted backfill with other arguments was dropped (not resumed)")
         typer.echo(
             f"backfill {'resumed and ' if result.resumed else ''}finished: {result.customers} "
             f"customer and {result.events} event documents scanned in {result.queries} searches "
@@ -183,6 +195,33 @@ def backfill(
                 f"stream: {streamed.updates} updates since the backfill, offset "
                 f"{streamed.offset}; deliver with `syncer sync --once` or `syncer run`"
             )
+
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_ISO_DATE_TIME = re.compile(
+    r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(?P<zone>Z|[+-]\d{2}:?\d{2})?"
+)
+
+
+def parse_since(value: str) -> str:
+    """``--since`` as the instant the search compares with (UTC, milliseconds, like the
+    backfill's slices): an ISO 8601 date (midnight UTC) or a date-time with ``Z`` or an
+    offset. Anything else exits 2: a wrong date must not silently scan nothing or all."""
+    text = value.strip()
+    usage = "use 2025-01-31 (midnight UTC), 2025-01-31T08:00:00Z or 2025-01-31T09:00:00+01:00"
+    dated = _ISO_DATE_TIME.fullmatch(text)
+    if not (_ISO_DATE.fullmatch(text) or dated):
+        fail(f"--since {value!r} is not an ISO 8601 date or date-time: {usage}", EXIT_CONFIG)
+    if dated is not None and dated.group("zone") is None:
+        fail(f"--since {value!r} has no time zone: add Z (UTC) or an offset; {usage}", EXIT_CONFIG)
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        fail(f"--since {value!r} is not a valid date: {exc}; {usage}", EXIT_CONFIG)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    moment = moment.astimezone(UTC)
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
 
 
 @contextmanager
