@@ -70,14 +70,38 @@ def load(config: Path | str | None) -> SyncerConfig:
     return cfg
 
 
-def open_store(cfg: SyncerConfig, *, migrate: bool = True) -> Store:
+def refuse_missing_database(cfg: SyncerConfig) -> None:
+    """A :class:`StateError` when ``state.url`` names a SQLite file that does not exist (in
+    a folder that does: a missing folder is reported by the store, which creates nothing)."""
+    from sqlalchemy.engine import make_url
+
+    from ..state.db import is_sqlite
+
+    if not is_sqlite(cfg.state.url):
+        return
+    database = Path(make_url(cfg.state.url).database or "")
+    if database.parent.is_dir() and not database.exists():
+        raise StateError(
+            f"no state database at {database} (state.url; a relative path is relative to "
+            "the config file's folder): create it with `syncer db upgrade` or a first "
+            "`syncer backfill`, or fix state.url"
+        )
+
+
+def open_store(cfg: SyncerConfig, *, migrate: bool = True, create: bool = False) -> Store:
     """The state store of ``cfg``; a database that cannot be opened is a :class:`StateError`
-    naming ``state.url`` with its password hidden (host, port, database and user shown)."""
+    naming ``state.url`` with its password hidden (host, port, database and user shown).
+
+    Only ``create`` (``db upgrade``, ``backfill``, ``sync``, ``run``) may start a new SQLite
+    file: a command that only reads or fixes state, pointed at the wrong file, would create
+    an empty database and report nothing, or let a later ``sync`` replay everything."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from ..state.db import is_sqlite, redacted_url
     from ..state.store import Store
 
+    if not create:
+        refuse_missing_database(cfg)
     where = f"state.url {redacted_url(cfg.state.url)}"
     try:
         return Store(cfg.state.url, migrate=migrate)

@@ -36,6 +36,7 @@ from .common import (
     fail,
     load,
     open_store,
+    refuse_missing_database,
 )
 from .status_view import render_status
 
@@ -62,16 +63,19 @@ class _Session:
 
 
 @contextmanager
-def _session(config: Path | None, *, exclusive: bool) -> Iterator[_Session]:
-    """Config, store (and, when ``exclusive``, the SQLite process lock) and source client."""
+def _session(config: Path | None, *, exclusive: bool, create: bool = False) -> Iterator[_Session]:
+    """Config, store (and, when ``exclusive``, the SQLite process lock) and source client;
+    ``create``: a missing SQLite state database may be created (see ``open_store``)."""
     from ..engine.leader import ProcessLock
 
     cfg = load(config)
+    if not create:
+        refuse_missing_database(cfg)  # before the lock, which would leave its file behind
     lock = ProcessLock(cfg.state.url)
     if exclusive:
         lock.acquire()
     try:
-        store = open_store(cfg)
+        store = open_store(cfg, create=create)
     except BaseException:
         lock.release()
         raise
@@ -94,7 +98,7 @@ def sync(
         fail("use `syncer sync --once` for one pass, or `syncer run` for the daemon", 2)
     from ..engine.runner import sync_once
 
-    with _session(config, exclusive=True) as s:
+    with _session(config, exclusive=True, create=True) as s:
         report = sync_once(s.cfg, s.store, s.client, stop=s.stop)
     for line in report.summary():
         typer.echo(line)
@@ -113,7 +117,7 @@ def run(config: Path | None = ConfigOption) -> None:
     """The daemon: poll and deliver on a schedule until SIGTERM/SIGINT."""
     from ..engine.daemon import Daemon
 
-    with _session(config, exclusive=True) as s:
+    with _session(config, exclusive=True, create=True) as s:
         daemon = Daemon(s.cfg, s.store, s.client, stop=s.stop)
         code = daemon.run()
         if daemon.dangling:  # a job ignored the stop: leave without joining its thread
@@ -144,7 +148,7 @@ def backfill(
     from ..engine.runner import LEASE_TTL, ingest_to_end
 
     since = None if since is None else parse_since(since)
-    with _session(config, exclusive=True) as s:
+    with _session(config, exclusive=True, create=True) as s:
         check_pipeline(s.cfg, pipeline)
         chosen = [p for p in s.cfg.pipelines if pipeline in (None, p.name)]
         events = [p for p in chosen if p.entity == "event"]

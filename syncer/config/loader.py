@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
+from sqlalchemy.engine import make_url
 
 from syncer.config.checks import check_pipelines, check_secrets, check_state_url
 from syncer.config.envexpand import expand
@@ -132,4 +133,20 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Synce
         unique = dict.fromkeys(ConfigIssue(format_path(p), m) for p, m in issues)
         raise ConfigError(file, list(unique))
     assert cfg is not None  # no issues means the model validated
-    return cfg
+    return _anchor_sqlite_path(cfg, Path(path))
+
+
+def _anchor_sqlite_path(cfg: SyncerConfig, config_file: Path) -> SyncerConfig:
+    """A relative SQLite path (``sqlite:///./syncer.db``) is relative to the config file's
+    folder, not to the working directory: every command, wherever it is run from, opens the
+    same database (from another folder it would silently start an empty one)."""
+    url = make_url(cfg.state.url)
+    database = url.database or ""
+    if url.get_backend_name() != "sqlite" or database.startswith("file:"):
+        return cfg
+    where = Path(database).expanduser()
+    if where.is_absolute():
+        return cfg
+    anchored = url.set(database=str((config_file.parent.absolute() / where).resolve()))
+    state = cfg.state.model_copy(update={"url": anchored.render_as_string(hide_password=False)})
+    return cfg.model_copy(update={"state": state})
