@@ -99,6 +99,11 @@ def sync(
     from ..engine.runner import sync_once
 
     with _session(config, exclusive=True, create=True) as s:
+        refused = refused_credentials(s.cfg)
+        if refused:
+            for line in refused:
+                typer.echo(f"error: {line}", err=True)
+            fail("fix the credentials named above and run again (nothing was read or sent)", 3)
         report = sync_once(s.cfg, s.store, s.client, stop=s.stop)
     for line in report.summary():
         typer.echo(line)
@@ -111,6 +116,30 @@ def sync(
         fail("fix the credentials (or account) named above and run again", EXIT_CANNOT_START)
     if report.exit_code:
         raise typer.Exit(EXIT_FAILED_RECORDS)
+
+
+def refused_credentials(cfg: SyncerConfig) -> list[str]:
+    """One cheap authenticated call per target a pipeline uses (``Target.check``): the
+    refusals (401/403), so a run with a refused credential exits 3 at once, even when nothing
+    is queued for that target yet. Any other failure of the check is left to the delivery,
+    which retries it."""
+    from ..errors import AuthError
+    from ..logs import get_logger
+    from ..targets.registry import build_client, factory_for
+
+    refused = []
+    for name in sorted({p.target for p in cfg.pipelines}):
+        tcfg = cfg.targets[name]
+        client = build_client(tcfg)
+        try:
+            factory_for(tcfg.type)(name, tcfg, client).check()
+        except AuthError as exc:
+            refused.append(str(exc))
+        except Exception as exc:  # down or slow: not a reason to refuse the run
+            get_logger(target=name).warning("credential check failed", error=str(exc))
+        finally:
+            client.close()
+    return refused
 
 
 def run(config: Path | None = ConfigOption) -> None:

@@ -92,10 +92,11 @@ def test_contacthub_400_on_backfill_is_one_line_and_exit_3(
     assert "Traceback" not in done.stderr
 
 
-def test_refused_target_credential_exits_3(sandbox: Sandbox, tmp_path: Path) -> None:
+def test_a_credential_refused_at_start_exits_3_before_anything_is_read(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """Nothing is queued for the target yet: the refusal is still found, at start."""
     config = sandbox.write(tmp_path)
-    done = run(["backfill", "--config", str(config)], cwd=tmp_path, env=sandbox.env())
-    assert done.returncode == 0, done.stderr
     wrong = "zq-wrong-password-8813"
     done = run(
         ["sync", "--once", "--config", str(config)],
@@ -103,11 +104,35 @@ def test_refused_target_credential_exits_3(sandbox: Sandbox, tmp_path: Path) -> 
         env=sandbox.env(NRS_API_PASSWORD=wrong),
     )
     assert done.returncode == common.EXIT_CANNOT_START, done.stdout + done.stderr
-    lines = human_lines(done.stderr)
-    assert lines[0].startswith("error: target nrs stopped: ") and "401" in lines[0], lines
-    assert lines[-1] == "fix the credentials (or account) named above and run again"
-    assert "Traceback" not in done.stderr
+    assert human_lines(done.stderr) == [
+        "error: target 'nrs': 360NRS 401: Username or password unknown",
+        "fix the credentials named above and run again (nothing was read or sent)",
+    ]
+    assert done.stdout == ""  # no ingest, no delivery, no summary
     assert wrong not in done.stdout + done.stderr
+
+
+def test_a_credential_refused_during_the_run_exits_3_not_1(
+    sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refused once deliveries are under way (the check at start passed): the target stops,
+    the others go on, and the run exits 3 naming it, not 1 like records that failed."""
+    config = sandbox.write(tmp_path)
+    done = run(["backfill", "--config", str(config)], cwd=tmp_path, env=sandbox.env())
+    assert done.returncode == 0, done.stderr
+    wrong = "zq-wrong-password-8813"
+    for name, value in sandbox.env(NRS_API_PASSWORD=wrong).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr("syncer.cli.sync_cmd.refused_credentials", lambda cfg: [])
+    result = CliRunner().invoke(app, ["--log-json", "sync", "--once", "-c", str(config)])
+    assert result.exit_code == common.EXIT_CANNOT_START, result.output
+    lines = human_lines(result.stderr)
+    assert lines == [
+        "error: target nrs stopped: target 'nrs': 360NRS 401: Username or password unknown",
+        "fix the credentials (or account) named above and run again",
+    ]
+    assert "octo: " in result.stdout and "np6: " in result.stdout  # the others delivered
+    assert "Traceback" not in result.output and wrong not in result.output
 
 
 def _failing_app(exc: BaseException) -> typer.Typer:
