@@ -99,11 +99,7 @@ def sync(
     from ..engine.runner import sync_once
 
     with _session(config, exclusive=True, create=True) as s:
-        refused = refused_credentials(s.cfg)
-        if refused:
-            for line in refused:
-                typer.echo(f"error: {line}", err=True)
-            fail("fix the credentials named above and run again (nothing was read or sent)", 3)
+        _refuse_refused_credentials(s.cfg)
         report = sync_once(s.cfg, s.store, s.client, stop=s.stop)
     for line in report.summary():
         typer.echo(line)
@@ -142,11 +138,23 @@ def refused_credentials(cfg: SyncerConfig) -> list[str]:
     return refused
 
 
+def _refuse_refused_credentials(cfg: SyncerConfig) -> None:
+    refused = refused_credentials(cfg)
+    if refused:
+        for line in refused:
+            typer.echo(f"error: {line}", err=True)
+        fail(
+            "fix the credentials named above and run again (nothing was read or sent)",
+            EXIT_CANNOT_START,
+        )
+
+
 def run(config: Path | None = ConfigOption) -> None:
     """The daemon: poll and deliver on a schedule until SIGTERM/SIGINT."""
     from ..engine.daemon import Daemon
 
     with _session(config, exclusive=True, create=True) as s:
+        _refuse_refused_credentials(s.cfg)  # a restart cannot fix them: exit 3 at once
         daemon = Daemon(s.cfg, s.store, s.client, stop=s.stop)
         code = daemon.run()
         if daemon.dangling:  # a job ignored the stop: leave without joining its thread

@@ -92,14 +92,16 @@ def test_contacthub_400_on_backfill_is_one_line_and_exit_3(
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize("command", [["sync", "--once"], ["run"]], ids=" ".join)
 def test_a_credential_refused_at_start_exits_3_before_anything_is_read(
-    sandbox: Sandbox, tmp_path: Path
+    sandbox: Sandbox, tmp_path: Path, command: list[str]
 ) -> None:
-    """Nothing is queued for the target yet: the refusal is still found, at start."""
+    """Nothing is queued for the target yet: the refusal is still found, at start (the
+    daemon too: no restart can fix it)."""
     config = sandbox.write(tmp_path)
     wrong = "zq-wrong-password-8813"
     done = run(
-        ["sync", "--once", "--config", str(config)],
+        [*command, "--config", str(config)],
         cwd=tmp_path,
         env=sandbox.env(NRS_API_PASSWORD=wrong),
     )
