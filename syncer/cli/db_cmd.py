@@ -17,7 +17,7 @@ def register(app: typer.Typer) -> None:
     @clean_errors
     def upgrade(config: Path | None = ConfigOption) -> None:
         """Create or migrate the state database to the newest schema."""
-        store = open_store(load(config), migrate=True)
+        store = open_store(load(config), migrate=True, create=True)
         typer.echo(f"state database at schema revision {db.current_revision(store.engine)}")
         store.close()
 

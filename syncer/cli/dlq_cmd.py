@@ -15,18 +15,33 @@ import typer
 
 from ..config import SyncerConfig
 from ..engine.planner import PLAN_KINDS, plan_pending
-from ..state import dlq_ops
+from ..state import dlq_ops, ingest_ops
 from ..state.store import Store
-from .common import ConfigOption, clean_errors, load, open_store
+from .common import ConfigOption, check_pipeline, clean_errors, load, open_store
 
 __all__ = ["register"]
 
 PipelineOption = typer.Option(None, "--pipeline", "-p", help="Only this pipeline.")
 
 
-def _store(config: Path | None) -> tuple[Store, SyncerConfig]:
+def _store(
+    config: Path | None, pipeline: str | None, *, stored_too: bool = False
+) -> tuple[Store, SyncerConfig]:
+    """Config and store; a ``--pipeline`` unknown to the config (and, when ``stored_too``,
+    to the stored deliveries: dead rows of a pipeline since removed) exits 2 first."""
     cfg = load(config)
-    return open_store(cfg), cfg
+    if not stored_too:
+        check_pipeline(cfg, pipeline)
+    store = open_store(cfg)
+    if stored_too and pipeline is not None:
+        try:
+            with store.reader() as conn:
+                stored = ingest_ops.deliveries_by_state(conn)
+            check_pipeline(cfg, pipeline, stored)
+        except BaseException:
+            store.close()
+            raise
+    return store, cfg
 
 
 @clean_errors
@@ -37,7 +52,7 @@ def dlq_list(
     limit: int = typer.Option(1000, "--limit", help="At most this many rows, newest first."),
 ) -> None:
     """List dead deliveries (newest first) with the reason each one died."""
-    store, _ = _store(config)
+    store, _ = _store(config, pipeline, stored_too=True)
     try:
         with store.transaction() as conn:
             rows = dlq_ops.dlq_list(conn, pipeline, limit)
@@ -79,7 +94,7 @@ def dlq_retry(
     ids: list[int] | None = typer.Option(None, "--id", help="Only these delivery ids."),
 ) -> None:
     """Move dead deliveries back to the queue (due now, attempts reset)."""
-    store, _ = _store(config)
+    store, _ = _store(config, pipeline, stored_too=True)
     try:
         with store.transaction() as conn:
             retried, superseded = dlq_ops.dlq_retry(conn, time.time(), pipeline, ids or None)
@@ -98,7 +113,7 @@ def plan(
 ) -> None:
     """Classify queued deliveries (create, update, unchanged, leave, delete, join/leave group,
     invalid) exactly as a run would, without sending or writing anything."""
-    store, cfg = _store(config)
+    store, cfg = _store(config, pipeline)
     try:
         planned = plan_pending(store, cfg, pipeline)
     finally:

@@ -46,4 +46,6 @@ _register_commands()
 
 
 def main() -> None:
-    app()
+    from .common import run_main
+
+    run_main(app)

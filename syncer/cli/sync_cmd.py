@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,18 @@ from ..errors import StateError, SyncerError
 from ..source.contacthub import ContacthubClient
 from ..state import ingest_ops as ops
 from ..state.store import Store
-from .common import EXIT_FAILED_RECORDS, ConfigOption, clean_errors, fail, load, open_store
+from .common import (
+    EXIT_CANNOT_START,
+    EXIT_CONFIG,
+    EXIT_FAILED_RECORDS,
+    ConfigOption,
+    check_pipeline,
+    clean_errors,
+    fail,
+    load,
+    open_store,
+    refuse_missing_database,
+)
 from .status_view import render_status
 
 __all__ = ["register", "source_client"]
@@ -50,16 +63,19 @@ class _Session:
 
 
 @contextmanager
-def _session(config: Path | None, *, exclusive: bool) -> Iterator[_Session]:
-    """Config, store (and, when ``exclusive``, the SQLite process lock) and source client."""
+def _session(config: Path | None, *, exclusive: bool, create: bool = False) -> Iterator[_Session]:
+    """Config, store (and, when ``exclusive``, the SQLite process lock) and source client;
+    ``create``: a missing SQLite state database may be created (see ``open_store``)."""
     from ..engine.leader import ProcessLock
 
     cfg = load(config)
+    if not create:
+        refuse_missing_database(cfg)  # before the lock, which would leave its file behind
     lock = ProcessLock(cfg.state.url)
     if exclusive:
         lock.acquire()
     try:
-        store = open_store(cfg)
+        store = open_store(cfg, create=create)
     except BaseException:
         lock.release()
         raise
@@ -82,19 +98,63 @@ def sync(
         fail("use `syncer sync --once` for one pass, or `syncer run` for the daemon", 2)
     from ..engine.runner import sync_once
 
-    with _session(config, exclusive=True) as s:
+    with _session(config, exclusive=True, create=True) as s:
+        _refuse_refused_credentials(s.cfg)
         report = sync_once(s.cfg, s.store, s.client, stop=s.stop)
     for line in report.summary():
         typer.echo(line)
+    stopped = {name: s.error for name, s in sorted(report.targets.items()) if s.error}
+    if stopped:
+        # a target that refused its credentials (the worker stops it on an AuthError) is not
+        # "records failed": nothing more can be sent to it until the operator acts
+        for name, error in stopped.items():
+            typer.echo(f"error: target {name} stopped: {error}", err=True)
+        fail("fix the credentials (or account) named above and run again", EXIT_CANNOT_START)
     if report.exit_code:
         raise typer.Exit(EXIT_FAILED_RECORDS)
+
+
+def refused_credentials(cfg: SyncerConfig) -> list[str]:
+    """One cheap authenticated call per target a pipeline uses (``Target.check``): the
+    refusals (401/403), so a run with a refused credential exits 3 at once, even when nothing
+    is queued for that target yet. Any other failure of the check is left to the delivery,
+    which retries it."""
+    from ..errors import AuthError
+    from ..logs import get_logger
+    from ..targets.registry import build_client, factory_for
+
+    refused = []
+    for name in sorted({p.target for p in cfg.pipelines}):
+        tcfg = cfg.targets[name]
+        client = build_client(tcfg)
+        try:
+            factory_for(tcfg.type)(name, tcfg, client).check()
+        except AuthError as exc:
+            refused.append(str(exc))
+        except Exception as exc:  # down or slow: not a reason to refuse the run
+            get_logger(target=name).warning("credential check failed", error=str(exc))
+        finally:
+            client.close()
+    return refused
+
+
+def _refuse_refused_credentials(cfg: SyncerConfig) -> None:
+    refused = refused_credentials(cfg)
+    if refused:
+        for line in refused:
+            typer.echo(f"error: {line}", err=True)
+        fail(
+            "fix the credentials named above and run again (nothing was read or sent)",
+            EXIT_CANNOT_START,
+        )
 
 
 def run(config: Path | None = ConfigOption) -> None:
     """The daemon: poll and deliver on a schedule until SIGTERM/SIGINT."""
     from ..engine.daemon import Daemon
 
-    with _session(config, exclusive=True) as s:
+    with _session(config, exclusive=True, create=True) as s:
+        _refuse_refused_credentials(s.cfg)  # a restart cannot fix them: exit 3 at once
         daemon = Daemon(s.cfg, s.store, s.client, stop=s.stop)
         code = daemon.run()
         if daemon.dangling:  # a job ignored the stop: leave without joining its thread
@@ -105,8 +165,15 @@ def run(config: Path | None = ConfigOption) -> None:
 
 
 def backfill(
-    pipeline: str | None = typer.Option(None, "--pipeline", help="Re-send only this pipeline."),
-    since: str | None = typer.Option(None, "--since", help="Only customers updated since DATE."),
+    pipeline: str | None = typer.Option(
+        None, "--pipeline", "-p", help="Re-send only this pipeline."
+    ),
+    since: str | None = typer.Option(
+        None,
+        "--since",
+        help="Only customers updated since this ISO 8601 date (2025-01-31, midnight UTC) or "
+        "date-time with Z or an offset (2025-01-31T08:00:00Z, 2025-01-31T09:00+01:00).",
+    ),
     page_size: int = typer.Option(50, "--page-size", min=1, help="Search page size (API max 50)."),
     config: Path | None = ConfigOption,
 ) -> None:
@@ -117,10 +184,9 @@ def backfill(
     from ..engine.leader import Lease, new_owner
     from ..engine.runner import LEASE_TTL, ingest_to_end
 
-    with _session(config, exclusive=True) as s:
-        names = [p.name for p in s.cfg.pipelines]
-        if pipeline is not None and pipeline not in names:
-            fail(f"unknown pipeline {pipeline!r}; known: {', '.join(names)}", 2)
+    since = None if since is None else parse_since(since)
+    with _session(config, exclusive=True, create=True) as s:
+        check_pipeline(s.cfg, pipeline)
         chosen = [p for p in s.cfg.pipelines if pipeline in (None, p.name)]
         events = [p for p in chosen if p.entity == "event"]
         types = (
@@ -149,6 +215,8 @@ def backfill(
             )
             result = job.run()
         lease.release()
+        if result.replaced:
+            typer.echo("an interrupted backfill with other arguments was dropped (not resumed)")
         typer.echo(
             f"backfill {'resumed and ' if result.resumed else ''}finished: {result.customers} "
             f"customer and {result.events} event documents scanned in {result.queries} searches "
@@ -168,6 +236,33 @@ def backfill(
                 f"stream: {streamed.updates} updates since the backfill, offset "
                 f"{streamed.offset}; deliver with `syncer sync --once` or `syncer run`"
             )
+
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_ISO_DATE_TIME = re.compile(
+    r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(?P<zone>Z|[+-]\d{2}:?\d{2})?"
+)
+
+
+def parse_since(value: str) -> str:
+    """``--since`` as the instant the search compares with (UTC, milliseconds, like the
+    backfill's slices): an ISO 8601 date (midnight UTC) or a date-time with ``Z`` or an
+    offset. Anything else exits 2: a wrong date must not silently scan nothing or all."""
+    text = value.strip()
+    usage = "use 2025-01-31 (midnight UTC), 2025-01-31T08:00:00Z or 2025-01-31T09:00:00+01:00"
+    dated = _ISO_DATE_TIME.fullmatch(text)
+    if not (_ISO_DATE.fullmatch(text) or dated):
+        fail(f"--since {value!r} is not an ISO 8601 date or date-time: {usage}", EXIT_CONFIG)
+    if dated is not None and dated.group("zone") is None:
+        fail(f"--since {value!r} has no time zone: add Z (UTC) or an offset; {usage}", EXIT_CONFIG)
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        fail(f"--since {value!r} is not a valid date: {exc}; {usage}", EXIT_CONFIG)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    moment = moment.astimezone(UTC)
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
 
 
 @contextmanager

@@ -23,7 +23,7 @@ from syncer.config.secrets import iter_secrets
 from syncer.config.target_rules import RULES, TargetRules
 from syncer.mapping.templates import is_template, template_problems
 
-__all__ = ["check_pipelines", "check_secrets", "check_state_url"]
+__all__ = ["check_pipelines", "check_secrets", "check_state_url", "check_target_references"]
 
 Issues = list[tuple[KeyPath, str]]
 
@@ -159,6 +159,19 @@ def check_pipelines(
         if rules is not None:
             _check_target_features(p, base, p.target, rules, issues)
     return issues
+
+
+def check_target_references(
+    references: Iterable[tuple[int, str]], target_types: Mapping[str, str | None]
+) -> Issues:
+    """``(pipeline index, target name)`` pairs naming no target: for pipelines too broken to
+    be checked whole, so an unknown target is still reported with their other problems."""
+    known = ", ".join(sorted(target_types)) or "(none)"
+    return [
+        (("pipelines", index, "target"), f"unknown target '{target}'; known targets: {known}")
+        for index, target in references
+        if target not in target_types
+    ]
 
 
 def check_secrets(sections: Iterable[tuple[KeyPath, BaseModel]], expansion: Expansion) -> Issues:

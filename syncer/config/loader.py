@@ -7,19 +7,28 @@ with the key path it concerns, so one ``syncer validate`` run shows all of them.
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, SecretStr, TypeAdapter, ValidationError
+from sqlalchemy.engine import make_url
 
-from syncer.config.checks import check_pipelines, check_secrets, check_state_url
+from syncer.config.checks import (
+    check_pipelines,
+    check_secrets,
+    check_state_url,
+    check_target_references,
+)
 from syncer.config.envexpand import expand
 from syncer.config.issues import ConfigError, ConfigIssue, KeyPath, format_path
 from syncer.config.models import (
+    TARGET_MODELS,
     ContacthubSourceConfig,
     PipelineConfig,
+    StateConfig,
     SyncerConfig,
     TargetConfig,
 )
@@ -92,13 +101,105 @@ def _sections(
     raw_pipelines = data.get("pipelines")
     if isinstance(raw_pipelines, list):
         for index, raw in enumerate(raw_pipelines):
-            if isinstance(pipeline := _try(PipelineConfig, raw), PipelineConfig):
+            if isinstance(pipeline := _without_unknown_keys(PipelineConfig, raw), PipelineConfig):
                 pipelines.append((index, pipeline))
     return sections, pipelines, types
 
 
-def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> SyncerConfig:
+def _without_unknown_keys(model: type[BaseModel], value: Any) -> BaseModel | None:
+    """``value`` validated, else validated once more without its unknown keys (already
+    reported): a misspelt key must not hide the pipeline's other problems (an unknown
+    target, a bad template), which are only found on a validated pipeline."""
+    try:
+        return model.model_validate(value)
+    except ValidationError as exc:
+        unknown = [e["loc"] for e in exc.errors() if e["type"] == "extra_forbidden"]
+    if not unknown:
+        return None
+    pruned = copy.deepcopy(value)
+    for loc in unknown:
+        node = pruned
+        for part in loc[:-1]:
+            node = node[part]
+        node.pop(loc[-1], None)
+    return _try(model, pruned)
+
+
+def _target_references(data: dict[str, Any], checked: set[int]) -> list[tuple[int, str]]:
+    """``(index, target)`` of the pipelines that did not validate even without their unknown
+    keys: their target reference is still checked."""
+    raw_pipelines = data.get("pipelines")
+    if not isinstance(raw_pipelines, list):
+        return []
+    return [
+        (index, raw["target"])
+        for index, raw in enumerate(raw_pipelines)
+        if index not in checked and isinstance(raw, dict) and isinstance(raw.get("target"), str)
+    ]
+
+
+# Placeholders for unset credentials in offline mode; state.url gets a whole URL.
+OFFLINE_PLACEHOLDER = "offline-placeholder"
+
+
+def _credential_fields(model: type[BaseModel]) -> set[str]:
+    """YAML keys of ``model`` holding account credentials: every ``SecretStr`` and the
+    plain account names that go with one (360NRS ``username``, Octopush ``api_login``)."""
+    names = {
+        info.alias or name
+        for name, info in model.model_fields.items()
+        if info.annotation is SecretStr
+    }
+    return names | ({"username", "api_login"} & set(model.model_fields))
+
+
+def _credential_values(data: dict[str, Any]) -> list[tuple[KeyPath, Any]]:
+    found: list[tuple[KeyPath, Any]] = []
+    source = data.get("source")
+    if isinstance(source, dict):
+        for key in _credential_fields(ContacthubSourceConfig) & set(source):
+            found.append((("source", key), source[key]))
+    targets = data.get("targets")
+    if isinstance(targets, dict):
+        for name, raw in targets.items():
+            if not isinstance(raw, dict):
+                continue
+            kind = raw.get("type")
+            models = [TARGET_MODELS[kind]] if kind in TARGET_MODELS else TARGET_MODELS.values()
+            keys = set().union(*(_credential_fields(m) for m in models))
+            found += [(("targets", name, key), raw[key]) for key in sorted(keys & set(raw))]
+    state = data.get("state")
+    if isinstance(state, dict) and "url" in state:
+        found.append((("state", "url"), state["url"]))
+    return found
+
+
+def offline_environment(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` plus a placeholder for every unset variable that only credentials (and
+    ``state.url``) reference; a variable also used elsewhere stays unset, and reported."""
+    credentials = _credential_values(data)
+    everywhere = expand(data, {}).references
+    where = {path for path, _ in credentials}
+    elsewhere = {r.name for path, refs in everywhere.items() if path not in where for r in refs}
+    out = dict(env)
+    for path, value in credentials:
+        for ref in everywhere.get(path, []):
+            if ref.resolved != "unset" or ref.name in elsewhere or env.get(ref.name):
+                continue
+            whole_url = path == ("state", "url") and value == f"${{{ref.name}}}"
+            out[ref.name] = StateConfig().url if whole_url else OFFLINE_PLACEHOLDER
+    return out
+
+
+def load_config(
+    path: str | Path, env: Mapping[str, str] | None = None, *, offline: bool = False
+) -> SyncerConfig:
     """Load and fully check the config at ``path``; ``env`` defaults to ``os.environ``.
+
+    ``offline`` (``syncer validate --offline``, for CI): everything is checked but the
+    credentials' values: a credential whose variable is unset gets a placeholder. That the
+    credential is an environment reference is still checked. The result is for checking
+    only, never for running.
 
     Raises :class:`ConfigError` listing every problem found.
     """
@@ -115,7 +216,9 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Synce
         raise ConfigError(file, [ConfigIssue("", f"top level must be a mapping, not a {kind}")])
 
     issues: list[tuple[KeyPath, str]] = [((), message) for message in duplicates]
-    environ = os.environ if env is None else env
+    environ: Mapping[str, str] = os.environ if env is None else env
+    if offline:
+        environ = offline_environment(data, environ)
     expansion = expand(data, environ)
     issues += expansion.issues
     issues += check_state_url(data, expansion.data, environ)
@@ -128,8 +231,27 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Synce
     sections, pipelines, target_types = _sections(cfg, expansion.data)
     issues += check_secrets(sections, expansion)
     issues += check_pipelines(pipelines, target_types)
+    if cfg is None and target_types is not None:
+        checked = {index for index, _ in pipelines}
+        issues += check_target_references(_target_references(expansion.data, checked), target_types)
     if issues:
         unique = dict.fromkeys(ConfigIssue(format_path(p), m) for p, m in issues)
         raise ConfigError(file, list(unique))
     assert cfg is not None  # no issues means the model validated
-    return cfg
+    return _anchor_sqlite_path(cfg, Path(path))
+
+
+def _anchor_sqlite_path(cfg: SyncerConfig, config_file: Path) -> SyncerConfig:
+    """A relative SQLite path (``sqlite:///./syncer.db``) is relative to the config file's
+    folder, not to the working directory: every command, wherever it is run from, opens the
+    same database (from another folder it would silently start an empty one)."""
+    url = make_url(cfg.state.url)
+    database = url.database or ""
+    if url.get_backend_name() != "sqlite" or database.startswith("file:"):
+        return cfg
+    where = Path(database).expanduser()
+    if where.is_absolute():
+        return cfg
+    anchored = url.set(database=str((config_file.parent.absolute() / where).resolve()))
+    state = cfg.state.model_copy(update={"url": anchored.render_as_string(hide_password=False)})
+    return cfg.model_copy(update={"state": state})

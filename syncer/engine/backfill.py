@@ -24,6 +24,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections.abc import Callable
@@ -40,6 +41,8 @@ from ..state import ingest_ops as ops
 from ..state.store import Store
 from .apply import Applier, ApplyStats, Incoming
 
+# one backfill_slices row holds the key of the running backfill's arguments (its lo)
+ARGS_KIND = "args"
 NULL_SLICE = "null"  # customers without registeredAt, scanned with page numbers
 ONE_MS = 1
 
@@ -74,6 +77,7 @@ class BackfillProgress:
 @dataclass
 class BackfillResult:
     resumed: bool = False
+    replaced: bool = False  # an interrupted backfill with other arguments was dropped
     recorded_offset: int = 0
     customers: int = 0
     events: int = 0
@@ -135,16 +139,34 @@ class Backfill:
                 self._finish()
         return self.result
 
+    def args_key(self) -> str:
+        """What this backfill was asked to do, as a key: resuming is for the same request."""
+        doc = {
+            "pipelines": sorted(self.resend),
+            "event_types": None if self.event_types is None else sorted(self.event_types),
+            "scan_events": self.scan_events,
+            "since": self.since,
+        }
+        return hashlib.sha256(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)).hexdigest()[:40]
+
     # -- phases ---------------------------------------------------------------------------
     def _start(self) -> None:
         with self.store.transaction() as conn:
             self.store.ensure_checkpoint(conn, self.stream)
         cp = self.store.checkpoint(self.stream)
+        key = self.args_key()
         if cp is not None and cp.backfill_state == "running":
-            self.result.resumed = True
-            self.result.recorded_offset = int(cp.backfill_offset or 0)
-            self.log.info("resuming backfill", recorded_offset=self.result.recorded_offset)
-            return
+            with self.store.reader() as conn:
+                stored = [lo for lo, _ in ops.slices_todo(conn, self.stream, ARGS_KIND)]
+            if stored == [key]:
+                self.result.resumed = True
+                self.result.recorded_offset = int(cp.backfill_offset or 0)
+                self.log.info("resuming backfill", recorded_offset=self.result.recorded_offset)
+                return
+            # an interrupted backfill with other arguments: resuming it would not do what
+            # these ask (another pipeline, since), so it is dropped and this one starts over
+            self.result.replaced = True
+            self.log.info("an interrupted backfill with other arguments is dropped")
         last = self.client.last_offset()
         hi = iso_ms(int((time.time() + 86_400) * 1000))
         with self.store.transaction() as conn:
@@ -153,6 +175,7 @@ class Backfill:
             ops.put_slices(conn, self.stream, "customer", [(NULL_SLICE, NULL_SLICE)])
             if self.scan_events:
                 ops.put_slices(conn, self.stream, "event", [("1970-01-01T00:00:00.000Z", hi)])
+            ops.put_slices(conn, self.stream, ARGS_KIND, [(key, key)])
             ops.set_backfill(conn, self.stream, "running", last)
         self.result.recorded_offset = last
         self.log.info("backfill started", recorded_offset=last)

@@ -104,8 +104,9 @@ def test_no_secret_in_logs_metrics_database_or_any_output(tmp_path: Path) -> Non
         # credentials refused: a wrong Octopush key, a wrong 360NRS password, a wrong token
         sb.load([customer(n) for n in range(60, 65)])
         refused = record("wrong octopush key", cli(cfg, "sync", "--once", secrets=wrong_octo))
-        assert refused.returncode == 1, refused.stdout + refused.stderr[-2000:]
-        assert "octo" in refused.stdout and "stopped" in refused.stdout
+        # refused at start: exit 3 (the operator must act), not 1 (records failed)
+        assert refused.returncode == 3, refused.stdout + refused.stderr[-2000:]
+        assert "Octopush" in refused.stderr and "401" in refused.stderr
         with start(cfg, "run", secrets=wrong_octo) as daemon:
             wait_for(lambda: "401" in daemon.stderr or "refused" in daemon.stderr, 30, "refusal")
             _, out, err = daemon.stop()

@@ -82,7 +82,8 @@ def test_default_reference_used_for_plain_values(
     example_copy["state"]["url"] = "${STATE_URL:-sqlite:///./state.db}"
     cfg = load_config(_write(tmp_path, example_copy), env=env)
     assert cfg.source.page_size == 250
-    assert cfg.state.url == "sqlite:///./state.db"
+    # a relative SQLite path is relative to the config file's folder
+    assert cfg.state.url == f"sqlite:///{(tmp_path / 'state.db').resolve()}"
     env["CH_PAGE_SIZE"] = "1000"
     assert load_config(_write(tmp_path, example_copy), env=env).source.page_size == 1000
 
@@ -240,3 +241,31 @@ def test_config_error_is_a_stop_error() -> None:
     from syncer.errors import StopError
 
     assert issubclass(ConfigError, StopError)
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        ("sqlite:///./state.db", "{dir}/state.db"),
+        ("sqlite:///state.db", "{dir}/state.db"),
+        ("sqlite:///../up/state.db", "{parent}/up/state.db"),
+        ("sqlite:////var/lib/syncer/state.db", "/var/lib/syncer/state.db"),
+    ],
+)
+def test_a_relative_sqlite_path_is_relative_to_the_config_file(
+    tmp_path: Path, example_copy: dict[str, Any], env: dict[str, str], written: str, expected: str
+) -> None:
+    folder = tmp_path / "conf"
+    folder.mkdir()
+    example_copy["state"]["url"] = written
+    cfg = load_config(_write(folder, example_copy), env=env)
+    where = expected.format(dir=folder.resolve(), parent=tmp_path.resolve())
+    assert cfg.state.url == f"sqlite:///{where}"
+
+
+def test_a_postgresql_url_is_left_as_written(
+    tmp_path: Path, example_copy: dict[str, Any], env: dict[str, str]
+) -> None:
+    url = "postgresql+psycopg://syncer@db.internal:5432/syncer?sslmode=require"
+    example_copy["state"]["url"] = url
+    assert load_config(_write(tmp_path, example_copy), env=env).state.url == url

@@ -37,7 +37,15 @@ DAEMON_ARGS = ["run"]
 UID = 10001
 PORT = 9464
 PORT_NAME = "metrics"
-METRICS_ADDRESS = f"0.0.0.0:{PORT}"
+# /metrics: loopback on a plain host (systemd), every interface in a container (the image
+# sets the variable deploy/config.yaml reads the address from)
+METRICS_ENV = "SYNCER_METRICS_ADDRESS"
+HOST_METRICS_ADDRESS = f"127.0.0.1:{PORT}"
+CONTAINER_METRICS_ADDRESS = f"0.0.0.0:{PORT}"
+METRICS_ADDRESS_VALUE = f"${{{METRICS_ENV}:-{HOST_METRICS_ADDRESS}}}"
+# exit codes that fail the same way on every start (docs/operations.md): never restarted
+NO_RESTART_EXIT_CODES = {"2", "3"}
+WHEEL_BUILD = "python3.11 -m pip wheel --no-deps --wheel-dir dist ."
 LIVENESS_PATH = "/healthz"
 READINESS_PATH = "/readyz"
 CONFIG_DIR = "/etc/syncer"
@@ -375,7 +383,7 @@ def test_config_secrets_are_env_references() -> None:
 def test_config_shape() -> None:
     config = load_yaml(DEPLOY / "config.yaml")
     assert config["version"] == 1
-    assert config["metrics"]["address"] == METRICS_ADDRESS
+    assert config["metrics"]["address"] == METRICS_ADDRESS_VALUE
     assert config["source"]["type"] == "contacthub"
     assert config["source"]["page_size"] <= 4000
     types = {name: t["type"] for name, t in config["targets"].items()}
@@ -409,8 +417,10 @@ def test_config_matches_the_config_models() -> None:
             return ENV_REF.sub(lambda m: env[m.group(1)], node)
         return node
 
-    config = models.SyncerConfig.model_validate(expand(load_yaml(DEPLOY / "config.yaml")))
-    assert config.metrics.address == METRICS_ADDRESS
+    raw = load_yaml(DEPLOY / "config.yaml")
+    raw["metrics"]["address"] = HOST_METRICS_ADDRESS  # ${VAR:-default}: see the loader test
+    config = models.SyncerConfig.model_validate(expand(raw))
+    assert config.metrics.address == HOST_METRICS_ADDRESS
 
 
 def test_config_loads_with_the_config_loader(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -421,8 +431,15 @@ def test_config_loads_with_the_config_loader(monkeypatch: pytest.MonkeyPatch) ->
     for name in SECRET_ENV:
         monkeypatch.setenv(name, f"dummy-{name.lower()}")
     monkeypatch.setenv(STATE_URL_ENV, "postgresql+psycopg://syncer:pw@postgres:5432/syncer")
-    config = load_config(DEPLOY / "config.yaml")
-    assert config is not None
+    monkeypatch.delenv(METRICS_ENV, raising=False)
+    assert load_config(DEPLOY / "config.yaml").metrics.address == HOST_METRICS_ADDRESS
+    # the image's environment: every interface, for Prometheus and the kubelet probes
+    image_env = dict(
+        token.split("=", 1) for args in dockerfile_args("ENV") for token in shlex.split(args)
+    )
+    assert image_env[METRICS_ENV] == CONTAINER_METRICS_ADDRESS
+    monkeypatch.setenv(METRICS_ENV, image_env[METRICS_ENV])
+    assert load_config(DEPLOY / "config.yaml").metrics.address == CONTAINER_METRICS_ADDRESS
 
 
 # --- systemd --------------------------------------------------------------------------------
@@ -436,6 +453,7 @@ def test_systemd_unit() -> None:
     assert service["User"] == "syncer"
     assert service["Restart"] == "on-failure"
     assert service["RestartSec"] == "5"
+    assert set(service["RestartPreventExitStatus"].split()) == NO_RESTART_EXIT_CODES
     assert service["TimeoutStopSec"] == str(GRACE_SECONDS)
     assert service["EnvironmentFile"] == f"{CONFIG_DIR}/syncer.env"
     assert service["ExecStart"].endswith("syncer run")
@@ -445,6 +463,27 @@ def test_systemd_unit() -> None:
     assert service["ReadWritePaths"] == "/var/lib/syncer"
     assert service["PrivateTmp"] == "yes"
     assert unit["Install"]["WantedBy"] == "multi-user.target"
+
+
+def test_systemd_keeps_metrics_on_loopback() -> None:
+    """No SYNCER_METRICS_ADDRESS in the unit: deploy/config.yaml's loopback default holds."""
+    text = (DEPLOY / "systemd" / "syncer.service").read_text(encoding="utf-8")
+    active = [line for line in text.splitlines() if not line.startswith("#")]
+    assert not any(METRICS_ENV in line for line in active)
+    assert METRICS_ENV not in env_file_keys(DEPLOY / "syncer.env.example")
+
+
+def test_systemd_install_says_how_the_wheel_is_built() -> None:
+    """The unit's install notes and deploy/README.md build the wheel the way the Dockerfile's
+    builder stage does, and install the file that command writes."""
+    wheel = f"dist/syncer-{VERSION}-py3-none-any.whl"
+    (builder,) = [a for a in dockerfile_args("RUN") if "pip wheel" in a]
+    assert "pip wheel --no-deps" in builder
+    unit = (DEPLOY / "systemd" / "syncer.service").read_text(encoding="utf-8")
+    readme = (DEPLOY / "README.md").read_text(encoding="utf-8")
+    for name, text in (("syncer.service", unit), ("README.md", readme)):
+        assert WHEEL_BUILD in text, name
+        assert f"/opt/syncer/bin/pip install {wheel}" in text, name
 
 
 def test_systemd_environment_lines() -> None:

@@ -153,3 +153,15 @@ def test_every_command_ends_with_its_documented_exit_code(
             f"stderr:\n{done.stderr[-2000:]}"
         )
     assert ran >= len(RUNNABLE) - 2
+
+
+def test_exit_code_table_is_the_cli_codes() -> None:
+    """The table of docs/operations.md lists exactly the codes syncer/cli/common.py defines."""
+    from syncer.cli import common
+
+    text = DOC.read_text(encoding="utf-8")
+    section = text.split("## Exit codes", 1)[1].split("\n## ", 1)[0]
+    table = {int(m) for m in re.findall(r"^\| (\d+) \|", section, re.MULTILINE)}
+    defined = {v for k, v in vars(common).items() if k.startswith("EXIT_")}
+    assert table == defined == {0, 1, 2, 3, 4, 5}
+    assert "SYNCER_DEBUG=1" in section

@@ -71,6 +71,8 @@ def test_sigterm_exits_0_with_work_committed_and_health_follows(
         sim.load({"customers": docs, "append_updates": True})
         sim.faults.set_plan(type(sim.faults.plan)(latency_ms=30))
         cfg = write_config(tmp_path, served.url, sqlite_url, pipelines=NEVER, page_size=100)
+        assert run_cli(cfg, "health").returncode == 3  # no state database: health creates none
+        assert run_cli(cfg, "db", "upgrade").returncode == 0
         assert run_cli(cfg, "health").returncode == 1  # nothing ran yet
         proc = start(cfg, "run")
         wait_for(lambda: offset(sqlite_url) > 0)
