@@ -162,9 +162,12 @@ def test_a_worker_whose_claim_expired_cannot_record_over_the_new_owner(store: St
         ).scalars()
         assert len(list(pending)) == 1
     with store.transaction() as conn:
-        assert ops.record_outcomes(
-            conn, "t", [ops.RowResult(new, "done", "updated", "c1")], time.time(), None
-        ) == []
+        assert (
+            ops.record_outcomes(
+                conn, "t", [ops.RowResult(new, "done", "updated", "c1")], time.time(), None
+            )
+            == []
+        )
         state = conn.execute(select(deliveries.c.state).where(deliveries.c.id == row_id))
         assert state.scalar_one() == "done"
 
