@@ -149,11 +149,19 @@ def check_schema(engine: Engine) -> None:
         )
 
 
+MIGRATION_LOCK = 0x5359_4E43  # "SYNC": the advisory lock every migrating process takes
+
+
 def upgrade(engine: Engine) -> None:
-    """Bring the schema to the newest revision (idempotent)."""
+    """Bring the schema to the newest revision (idempotent). On PostgreSQL the migration runs
+    under a transaction-level advisory lock: pods of a rolling update all running ``db
+    upgrade`` take turns, and the later ones find the schema current (SQLite's BEGIN
+    IMMEDIATE serialises them already)."""
     check_schema(engine)
     cfg = _alembic_config()
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
 

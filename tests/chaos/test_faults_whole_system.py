@@ -9,8 +9,9 @@ into a full outage (503 on everything) for 20 s in CI, two minutes in the slow v
 steady pace. The test samples the state DB every half second (rows ``done`` per target) and
 checks, measured:
 
-* while 360NRS is down, Octopush and NP6 keep delivering at their normal rate (at least half of
-  the rate measured over the same length of time just before the outage), and 360NRS does not;
+* while 360NRS is down, Octopush and NP6 keep delivering and 360NRS does not (in the slow
+  variant, `make chaos`, at least half of the rate measured just before the outage: a rate
+  comparison has no place in `make test`, which a loaded machine must pass);
 * after the outage 360NRS catches up (its open rows drain);
 * the daemon stops cleanly on SIGTERM, a final ``sync --once`` exits 0, and every target holds
   exactly the state :func:`~workload.expected_state` computes.
@@ -99,6 +100,7 @@ def run_faults(
     events: int,
     outage: float,
     churn_rate: float,
+    compare_rates: bool = False,
     seed: int,
 ) -> None:
     data, evts = build_dataset(customers, events, seed)
@@ -185,12 +187,19 @@ def run_faults(
     assert code == 0, "syncer run did not stop cleanly on SIGTERM"
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert problems == [], "\n".join(problems)
+    half = out_start + (out_end - out_start) / 2
     for target in ("octo", "np6"):
         before, during = rates[target]
         assert before > 0, f"{target}: nothing delivered before the outage"
-        assert during >= 0.5 * before, f"{target} slowed down during the 360NRS outage: {rates}"
-    before, during = rates["nrs"]
-    assert during <= 0.1 * before, f"360NRS delivered during its outage: {rates}"
+        # counts, not speeds, in `make test` (a loaded machine must pass): the other targets
+        # keep delivering during the outage; the rate comparison is for `make chaos`
+        assert sampler.done_between(target, out_start + settle, out_end) > 0, rates
+        if compare_rates:
+            assert during >= 0.5 * before, f"{target} slowed down during the outage: {rates}"
+    assert sampler.done_between("nrs", half, out_end) == 0, f"360NRS delivered while down: {rates}"
+    if compare_rates:
+        before, during = rates["nrs"]
+        assert during <= 0.1 * before, f"360NRS delivered during its outage: {rates}"
     for sim in SIM.values():  # every kind of fault was met
         seen = statuses[sim] or {}
         assert seen.get(429) and any(s in seen for s in (500, 502, 503)), (sim, seen)
@@ -204,5 +213,11 @@ def test_faults_and_a_20s_outage_end_in_the_exact_state(tmp_path: Path) -> None:
 @pytest.mark.timeout(1800)
 def test_faults_and_a_2_minute_outage_5000_customers(tmp_path: Path) -> None:
     run_faults(
-        tmp_path, customers=5_000, events=10_000, outage=120.0, churn_rate=25.0, seed=seed(94)
+        tmp_path,
+        customers=5_000,
+        events=10_000,
+        outage=120.0,
+        churn_rate=25.0,
+        seed=seed(94),
+        compare_rates=True,
     )

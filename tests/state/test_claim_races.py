@@ -187,3 +187,25 @@ def test_renewal_keeps_a_long_call_s_claim(store: Store) -> None:
 def test_db_now_is_the_database_clock(store: Store) -> None:
     with store.reader() as conn:
         assert abs(ops.db_now(conn) - time.time()) < 60  # same host here, same clock
+
+
+def test_concurrent_migrations_take_turns(pg_url: str) -> None:
+    """Defect 10: every pod's init container runs `db upgrade` at once, with no lock: two
+    processes creating the same tables, one of them failing half-way."""
+    from syncer.state import db
+
+    engines = [db.create_state_engine(pg_url) for _ in range(4)]
+    barrier = threading.Barrier(len(engines))
+
+    def migrate(engine: Any) -> str | None:
+        barrier.wait()
+        db.upgrade(engine)
+        return db.current_revision(engine)
+
+    runs = [in_thread(lambda e=e: migrate(e)) for e in engines]
+    for thread, _ in runs:
+        thread.join(60)
+    assert [box.get("error") for _, box in runs] == [None] * len(engines)
+    assert {box["value"] for _, box in runs} == {db.head_revision()}
+    for engine in engines:
+        engine.dispose()
