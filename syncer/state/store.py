@@ -4,8 +4,8 @@ target jobs, runs, heartbeats). Ingest and delivery operations live next to it i
 :mod:`.ingest_ops` and :mod:`.delivery_ops` and run inside :meth:`Store.transaction`.
 
 Portability: the same code runs on SQLite (one process, WAL) and PostgreSQL (several processes);
-:func:`upsert` hides the dialects' ``ON CONFLICT`` spelling, :meth:`Store.kv_lock` uses a row
-lock on PostgreSQL and a process-local lock on SQLite (where only one process may run).
+:func:`upsert` hides the dialects' ``ON CONFLICT`` spelling, :meth:`Store.kv_lock` uses an
+advisory lock on PostgreSQL and a process-local lock on SQLite (where only one process may run).
 """
 
 from __future__ import annotations
@@ -218,21 +218,20 @@ class Store:
             if self.is_sqlite:
                 yield
                 return
-            with self.transaction() as conn:
-                lock_row = f"lock:{key}"
-                upsert(
-                    conn,
-                    target_kv,
-                    [{"target": target, "key": lock_row, "value": ""}],
-                    ["target", "key"],
-                    update_cols=[],
+            # A session-level advisory lock on a connection in autocommit: held across a
+            # long NP6 import without a transaction left open (no idle-in-transaction, no
+            # row lock blocking vacuum); released on exit, or by the server if we die.
+            with self.engine.connect() as conn:
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+                conn.exec_driver_sql(
+                    "SELECT pg_advisory_lock(hashtextextended(%s, 0))", (f"{target}/{key}",)
                 )
-                conn.execute(
-                    select(target_kv.c.value)
-                    .where(target_kv.c.target == target, target_kv.c.key == lock_row)
-                    .with_for_update()
-                )
-                yield
+                try:
+                    yield
+                finally:
+                    conn.exec_driver_sql(
+                        "SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (f"{target}/{key}",)
+                    )
 
     # -- target jobs -----------------------------------------------------------------------
     def job_create(

@@ -209,3 +209,29 @@ def test_concurrent_migrations_take_turns(pg_url: str) -> None:
     assert {box["value"] for _, box in runs} == {db.head_revision()}
     for engine in engines:
         engine.dispose()
+
+
+def test_kv_lock_excludes_other_processes_without_an_open_transaction(pg_url: str) -> None:
+    """Defect 9: kv_lock kept a transaction open (a row lock) for a whole NP6 import: idle in
+    transaction for up to 30 minutes. It is an advisory lock now: exclusive across stores
+    (processes), and no transaction stays open while it is held."""
+    first, second = Store(pg_url), Store(pg_url)
+    with first.kv_lock("np6", "import"):
+        with first.reader() as conn:
+            idle = conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND state = 'idle in transaction'"
+                )
+            ).scalar_one()
+        assert idle == 0
+        thread, box = in_thread(lambda: _locked(second))
+        wait_until_blocked(first, thread)
+        assert thread.is_alive() and "value" not in box  # waits for the first holder
+    thread.join(30)
+    assert box.get("value") == "got it"
+
+
+def _locked(store: Store) -> str:
+    with store.kv_lock("np6", "import"):
+        return "got it"
