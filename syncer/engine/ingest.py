@@ -121,7 +121,7 @@ class Ingestor:
         result = group.result
         pending: Future[_Fetched] | None = pool.submit(self._fetch, result.offset)
         while pending is not None:
-            page, items = pending.result()
+            page, items = self._next_page(pending, group)
             pending = None
             if page.next_offset <= group.offset:
                 if page.updates:
@@ -154,6 +154,18 @@ class Ingestor:
             if pending is None and full:
                 result.reason = "stopped" if self.stop.is_set() else "max_pages"
         group.commit()  # a page that did not move the offset ends the run: keep the others
+
+    @staticmethod
+    def _next_page(pending: Future[_Fetched], group: _Group) -> _Fetched:
+        """The next fetched page. An open group waits for it at most until it is due, then
+        commits: no write transaction (SQLite's write lock) is held across a fetch that is
+        slow or retrying, so delivery outcomes never wait on Contacthub."""
+        if group.open and not pending.done():
+            try:
+                return pending.result(timeout=max(0.0, group.time_left()))
+            except TimeoutError:  # concurrent.futures raises the builtin (3.11+)
+                group.commit()
+        return pending.result()
 
     def _fetch(self, offset: int) -> _Fetched:
         """The page at ``offset`` and its documents (in the read-ahead thread)."""
@@ -266,8 +278,10 @@ class _Group:
         self.stats.add(stats)
 
     def due(self) -> bool:
-        age = time.monotonic() - self.started
-        return self.updates >= self.max_updates or age >= GROUP_MAX_SECONDS
+        return self.updates >= self.max_updates or self.time_left() <= 0
+
+    def time_left(self) -> float:
+        return GROUP_MAX_SECONDS - (time.monotonic() - self.started)
 
     def commit(self) -> None:
         if self._tx is None:

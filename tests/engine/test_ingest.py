@@ -282,3 +282,46 @@ def test_a_failure_inside_a_group_loses_its_pages_and_a_rerun_applies_them_once(
     assert world.rows(
         "SELECT COUNT(*), COUNT(DISTINCT pipeline || ':' || entity_id) FROM deliveries"
     ) == [(12 * per_customer, 12 * per_customer)]
+
+
+def test_no_write_lock_is_held_while_the_next_page_is_fetched(
+    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13, defect 8: an open ingest group kept SQLite's write lock while the next page
+    was fetched (with its retries), so delivery outcomes waited on Contacthub. The group now
+    commits when its time is up even if the next page has not arrived."""
+    import threading
+
+    from syncer.engine import ingest
+
+    monkeypatch.setattr(ingest, "GROUP_MAX_SECONDS", 0.2)
+    with served_contacthub() as (sim, served):
+        store = Store(sqlite_url)
+        try:
+            world = World(sim, served, store, tmp_path, page_size=2)
+            for n in range(12):
+                world.create(f"c{n}")
+            client = world.ingestor.client
+            real_updates, release, calls = client.updates, threading.Event(), [0]
+
+            def slow_updates(*args: Any, **kwargs: Any) -> Any:
+                calls[0] += 1
+                if calls[0] == 3:  # page 3 "hangs" (page 2 opened a group) until released
+                    release.wait(60)
+                return real_updates(*args, **kwargs)
+
+            monkeypatch.setattr(client, "updates", slow_updates)
+            runner = threading.Thread(target=world.ingestor.run_to_end, daemon=True)
+            runner.start()
+            while calls[0] < 3:
+                release.wait(0.01)
+            writer = threading.Thread(target=lambda: store.heartbeat("deliver", "w", 1.0))
+            writer.start()
+            writer.join(20)  # with the lock held across the fetch: waits the 30 s busy timeout
+            wrote = not writer.is_alive()
+            release.set()
+            runner.join(60)
+            assert wrote, "a writer waited on ingest while it fetched a page"
+            assert world.ingestor.committed_offset() == 12
+        finally:
+            store.close()
