@@ -190,11 +190,11 @@ def run_faults(
     half = out_start + (out_end - out_start) / 2
     for target in ("octo", "np6"):
         before, during = rates[target]
-        assert before > 0, f"{target}: nothing delivered before the outage"
         # counts, not speeds, in `make test` (a loaded machine must pass): the other targets
         # keep delivering during the outage; the rate comparison is for `make chaos`
         assert sampler.done_between(target, out_start + settle, out_end) > 0, rates
         if compare_rates:
+            assert before > 0, f"{target}: nothing delivered before the outage"
             assert during >= 0.5 * before, f"{target} slowed down during the outage: {rates}"
     assert sampler.done_between("nrs", half, out_end) == 0, f"360NRS delivered while down: {rates}"
     if compare_rates:
