@@ -247,3 +247,14 @@ def test_entities_load_in_one_query_per_kind(store: Store) -> None:
         )
         found = ops.load_entities(conn, [("customer", "c1"), ("event", "e1"), ("event", "x")])
     assert found[("event", "e1")].customer_id == "c1" and ("event", "x") not in found
+
+
+def test_dlq_retry_never_resurrects_a_customer_whose_delete_is_done(store: Store) -> None:
+    """Issue 14, defect 3: `dlq retry` put an old dead upsert back to pending although a newer
+    delete of the customer was done: the retry re-created a deleted customer."""
+    dead = add(store, "c1", state="dead", last_error="422")
+    delete_done = add(store, "c1", action="delete", state="done")
+    with store.transaction() as conn:
+        assert dlq_ops.dlq_retry(conn, time.time(), pipeline="p") == (0, 1)
+        states = dict(conn.execute(select(deliveries.c.id, deliveries.c.state)).all())
+    assert states == {dead: "done", delete_done: "done"}
