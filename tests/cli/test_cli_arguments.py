@@ -24,6 +24,10 @@ def test_unknown_pipeline_exits_2_with_the_known_ones(
     sandbox: Sandbox, tmp_path: Path, command: list[str]
 ) -> None:
     config = sandbox.write(tmp_path)
+    # the dlq commands also know the pipelines of the state database: it must exist
+    assert (
+        run(["db", "upgrade", "-c", str(config)], cwd=tmp_path, env=sandbox.env()).returncode == 0
+    )
     done = run(
         [*command, "--pipeline", "newsleter", "-c", str(config)], cwd=tmp_path, env=sandbox.env()
     )
