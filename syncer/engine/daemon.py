@@ -47,6 +47,7 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy.exc import SQLAlchemyError
 
+from .. import logs
 from ..config.models import SyncerConfig
 from ..errors import RetryableError, StopError
 from ..http import backoff_delay
@@ -110,6 +111,7 @@ class Daemon:
     # -- lifecycle -------------------------------------------------------------------------
     def run(self, install_signals: bool = True) -> int:
         """Run until SIGTERM/SIGINT (or :meth:`request_stop`); returns the exit code."""
+        logs.prefer_json()  # a service's log goes to an aggregator (unless the user chose)
         health = self._start_health_server()
         try:
             if install_signals:
