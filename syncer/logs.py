@@ -1,4 +1,13 @@
-"""Logging: structlog, JSON lines when stderr is not a TTY, readable console output when it is.
+"""Logging: structlog on stderr (stdout is for a command's own output), in one of two formats:
+readable lines (coloured on a TTY), or JSON lines. ``--log-json``/``--log-console`` choose;
+otherwise one-shot commands write readable lines everywhere (a user piping ``sync --once 2>&1``
+gets no JSON mixed into its summary), and ``syncer run`` writes JSON when stderr is not a TTY
+(a service's log goes to an aggregator): see :func:`prefer_json`.
+
+Records that did not make it are not logged one line each (a first sync can reject thousands):
+:class:`RecordProblems` counts them per pipeline and reason and logs one line per group with
+the count and an example id; the per-record lines are at debug level, and ``syncer dlq list``
+has every detail.
 
 Every event passes :class:`Redactor` last-but-one, which replaces each known secret value (from
 the config: tokens, passwords, API keys, and their Basic-auth base64 forms) wherever it appears,
@@ -10,9 +19,11 @@ from __future__ import annotations
 
 import base64
 import logging
+import re
 import sys
 import threading
 from collections.abc import Iterable, MutableMapping
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -73,18 +84,34 @@ def add_basic_auth_secret(username: str, password: str) -> None:
     redactor.add([base64.b64encode(f"{username}:{password}".encode()).decode()])
 
 
+_state: dict[str, Any] = {"level": None, "json": None, "stream": None}
+
+
 def configure(level: str = "info", *, json: bool | None = None, stream: Any = None) -> None:
-    """Set up structlog once per process; ``json=None`` picks JSON unless stderr is a TTY."""
+    """Set up structlog once per process; ``json=None``: readable lines (see the module
+    docstring; :func:`prefer_json` may switch a service to JSON)."""
     stream = stream or sys.stderr
-    use_json = (not stream.isatty()) if json is None else json
+    numeric = logging.getLevelName(level.upper())
+    if not isinstance(numeric, int):
+        raise ValueError(f"unknown log level {level!r}; use debug, info, warning or error")
+    _state.update(level=numeric, json=json, stream=stream)
+    _apply(numeric, bool(json), stream)
+
+
+def prefer_json() -> None:
+    """A service (``syncer run``): JSON lines when stderr is not a TTY, unless the user chose."""
+    stream = _state["stream"]
+    if _state["level"] is None or _state["json"] is not None or stream.isatty():
+        return
+    _apply(_state["level"], True, stream)
+
+
+def _apply(numeric: int, use_json: bool, stream: Any) -> None:
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if use_json
         else structlog.dev.ConsoleRenderer(colors=stream.isatty())
     )
-    numeric = logging.getLevelName(level.upper())
-    if not isinstance(numeric, int):
-        raise ValueError(f"unknown log level {level!r}; use debug, info, warning or error")
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -98,6 +125,67 @@ def configure(level: str = "info", *, json: bool | None = None, stream: Any = No
         logger_factory=structlog.PrintLoggerFactory(stream),
         cache_logger_on_first_use=False,
     )
+
+
+_QUOTED = re.compile(r"'[^']*'")
+_NUMBER = re.compile(r"(?<![\w'])\+?\d{6,}(?![\w'])")  # a phone number, an id: record-specific
+
+
+def mask_values(reason: str) -> str:
+    """``reason`` with its record-specific values masked (quoted values but the first, usually
+    the field name; long numbers), so the same problem on many records is one group."""
+    seen = [0]
+
+    def mask(match: re.Match[str]) -> str:
+        seen[0] += 1
+        return match.group(0) if seen[0] == 1 else "'…'"
+
+    return _NUMBER.sub("…", _QUOTED.sub(mask, reason))
+
+
+@dataclass
+class _Group:
+    count: int
+    example_id: str
+    example_delivery: int
+    example_error: str
+
+
+class RecordProblems:
+    """Records that ended dead (or will be retried) since the last :meth:`flush`, counted per
+    (state, pipeline, masked reason), with the first record of each group as the example."""
+
+    def __init__(self) -> None:
+        self._groups: dict[tuple[str, str, str], _Group] = {}
+        self._lock = threading.Lock()
+
+    def add(self, state: str, pipeline: str, error: str, entity_id: str, delivery_id: int) -> None:
+        key = (state, pipeline, mask_values(error))
+        with self._lock:
+            group = self._groups.get(key)
+            if group is None:
+                self._groups[key] = _Group(1, entity_id, delivery_id, error)
+            else:
+                group.count += 1
+
+    def flush(self, log: Any) -> int:
+        """One line per group (warning for dead records, info for retries); the lines logged."""
+        with self._lock:
+            groups, self._groups = self._groups, {}
+        for (state, pipeline, reason), g in sorted(groups.items()):
+            dead = state == "dead"
+            log.log(
+                logging.WARNING if dead else logging.INFO,
+                "records dead" if dead else "records will be retried",
+                pipeline=pipeline,
+                reason=reason,
+                count=g.count,
+                example_contacthub_id=g.example_id,
+                example_delivery_id=g.example_delivery,
+                example_error=g.example_error,
+                details=f"syncer dlq list --pipeline {pipeline}" if dead else None,
+            )
+        return len(groups)
 
 
 def get_logger(**bound: Any) -> Any:

@@ -19,7 +19,9 @@ app = typer.Typer(
 def _root(
     log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
     log_json: bool = typer.Option(
-        None, "--log-json/--log-console", help="Default: JSON off a TTY."
+        None,
+        "--log-json/--log-console",
+        help="Log format on stderr. Default: readable lines; JSON for `syncer run` off a TTY.",
     ),
 ) -> None:
     runtime.tune_gc()

@@ -18,7 +18,7 @@ from sqlalchemy.exc import ArgumentError
 from syncer.config.contacthub import KNOWN_CONSENTS, PATH_RE
 from syncer.config.envexpand import Expansion, expand
 from syncer.config.issues import KeyPath
-from syncer.config.models import PipelineConfig
+from syncer.config.models import PipelineConfig, field_source
 from syncer.config.secrets import iter_secrets
 from syncer.config.target_rules import RULES, TargetRules
 from syncer.mapping.templates import is_template, template_problems
@@ -57,7 +57,8 @@ def _check_when(p: PipelineConfig, base: KeyPath, issues: Issues) -> None:
 def _check_fields(
     p: PipelineConfig, base: KeyPath, rules: TargetRules | None, issues: Issues
 ) -> None:
-    for name, spec in p.fields.items():
+    for name, given in p.fields.items():
+        spec = field_source(given)
         where = (*base, "fields", name)
         if is_template(spec):
             _check_template(spec, where, issues)

@@ -31,6 +31,7 @@ __all__ = [
     "TARGET_MODELS",
     "ContacthubSourceConfig",
     "EngineConfig",
+    "FieldSpec",
     "MetricsConfig",
     "Np6ImportConfig",
     "Np6TargetConfig",
@@ -239,6 +240,22 @@ class WhenConfig(_Model):
     )
 
 
+class FieldSpec(_Model):
+    """A field with options: ``phone: {value: "{{ ... }}", optional: true}``."""
+
+    value: str = Field(min_length=1, description="Dotted source path or Jinja template.")
+    optional: bool = Field(
+        default=False,
+        description="An invalid value (a bad phone, a bad date) is left out and counted, and the "
+        "record is sent without it, instead of the whole record being rejected.",
+    )
+
+
+def field_source(spec: str | FieldSpec) -> str:
+    """The path or template of a field, given plainly or as ``{value: ...}``."""
+    return spec if isinstance(spec, str) else spec.value
+
+
 class PipelineConfig(_Model):
     """One flow: which entities go to which target, and how they map."""
 
@@ -253,10 +270,10 @@ class PipelineConfig(_Model):
         default=None, min_length=1, description="Event types taken (event pipelines; none = all)."
     )
     when: WhenConfig | None = Field(default=None, description="Conditions a document must meet.")
-    fields: dict[str, str] = Field(
+    fields: dict[str, str | FieldSpec] = Field(
         default_factory=dict,
         description="Target field to a dotted source path (raw value) or a Jinja template "
-        "(rendered string). Empty values are left out.",
+        "(rendered string), or to {value: ..., optional: true}. Empty values are left out.",
     )
     groups: list[str] = Field(
         default_factory=list, description="360NRS group names; may be templates."

@@ -12,6 +12,9 @@ import httpx
 __all__ = ["Landed", "read_landed"]
 
 SAMPLES = 3
+# Samples are the first records by content, without the ids the targets assign: targets see
+# records in delivery order, which concurrent delivery does not fix, and ``--seed`` promises
+# the same results every time.
 HELD = {
     "nrs360": "contacts",
     "octopush": "contacts",  # a number leaving its list stays in the account
@@ -44,7 +47,6 @@ def _nrs360(state: dict[str, Any]) -> Landed:
     members: Counter[str] = Counter(g["name"] for c in contacts for g in c.get("groups") or [])
     samples = [
         {
-            "id": c.get("id"),
             "email": c.get("email"),
             "phone": c.get("phone"),
             "name": c.get("name"),
@@ -52,7 +54,9 @@ def _nrs360(state: dict[str, Any]) -> Landed:
             "groups": [g["name"] for g in c.get("groups") or []],
             "customFields": {f["key"]: f["value"] for f in c.get("customFields") or []},
         }
-        for c in contacts[:SAMPLES]
+        for c in sorted(contacts, key=lambda c: (str(c.get("email")), str(c.get("phone"))))[
+            :SAMPLES
+        ]
     ]
     counts = {"contacts": len(contacts), "groups": len(state.get("groups", []))}
     return Landed("nrs360", counts, len(contacts), dict(sorted(members.items())), samples)
@@ -63,7 +67,7 @@ def _octopush(state: dict[str, Any]) -> Landed:
     lists: dict[str, list[str]] = state.get("lists", {})
     samples = [
         {"phone_number": phone, **{k: v for k, v in c.items() if v not in (None, [], "")}}
-        for phone, c in list(contacts.items())[:SAMPLES]
+        for phone, c in sorted(contacts.items())[:SAMPLES]
     ]
     counts = {"contacts": len(contacts), "lists": len(lists)}
     members = {n: len(m) for n, m in sorted(lists.items())}
@@ -80,7 +84,8 @@ def _np6(state: dict[str, Any]) -> Landed:
         "import executions": len(executions),
         "rows imported": sum(int(e.get("rows") or 0) for e in executions),
     }
-    samples = [{"id": t.get("id"), **t.get("fields", {})} for t in targets[:SAMPLES]]
+    rows = sorted((t.get("fields", {}) for t in targets), key=lambda f: sorted(f.items()))
+    samples = [dict(f) for f in rows[:SAMPLES]]
     return Landed("np6", counts, len(targets), {}, samples)
 
 

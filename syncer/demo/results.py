@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from ..config.models import SyncerConfig
+from ..logs import mask_values
 from ..state.schema import delivery_log, id_map
 from ..state.store import Store
 
@@ -18,19 +18,11 @@ __all__ = ["COLUMNS", "PipelineRun", "RunSummary", "id_map_counts", "read_run", 
 COLUMNS = ("created", "updated", "unchanged", "left", "deleted", "invalid", "dead")
 FAILED = ("invalid", "dead")
 GAVE_UP = "gave up after"  # the engine's prefix of a dead letter that ran out of retries
-_QUOTED = re.compile(r"'[^']*'")
 
 
 def short_reason(detail: str) -> str:
-    """A reason with its record-specific values masked (the first quoted word, usually the
-    field name, is kept), so the same problem on many records groups into one line."""
-    seen = [0]
-
-    def mask(match: re.Match[str]) -> str:
-        seen[0] += 1
-        return match.group(0) if seen[0] == 1 else "'…'"
-
-    return _QUOTED.sub(mask, detail)
+    """A reason with its record-specific values masked (see :func:`syncer.logs.mask_values`)."""
+    return mask_values(detail)
 
 
 @dataclass

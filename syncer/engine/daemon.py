@@ -47,11 +47,13 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy.exc import SQLAlchemyError
 
+from .. import logs
 from ..config.models import SyncerConfig
 from ..errors import RetryableError, StopError
 from ..http import backoff_delay
 from ..logs import get_logger
-from ..observability.server import HealthServer
+from ..observability import metrics
+from ..observability.server import HealthServer, Liveness
 from ..source.contacthub import ContacthubClient
 from ..state.db import db_unavailable
 from ..state.store import Store
@@ -103,35 +105,62 @@ class Daemon:
         self._delivering: set[str] = set()
         self._woken: set[str] = set()
         self.log = get_logger(component="daemon", owner=self.owner, run_id=self.run_id)
+        self.liveness = Liveness()
+        self._source_problem: str | None = None  # why the last source call failed (readiness)
 
     # -- lifecycle -------------------------------------------------------------------------
     def run(self, install_signals: bool = True) -> int:
         """Run until SIGTERM/SIGINT (or :meth:`request_stop`); returns the exit code."""
-        if install_signals:
-            signal.signal(signal.SIGTERM, self._on_signal)
-            signal.signal(signal.SIGINT, self._on_signal)
-        self.store.run_started(self.run_id, "daemon")
+        logs.prefer_json()  # a service's log goes to an aggregator (unless the user chose)
         health = self._start_health_server()
-        self._schedule()
-        self.log.info("daemon started", stream=self.client.stream, poll_interval=self.poll_interval)
-        if not self.stop.is_set():
-            self.scheduler.start()
-        self._finish()
-        if health is not None:
+        try:
+            if install_signals:
+                signal.signal(signal.SIGTERM, self._on_signal)
+                signal.signal(signal.SIGINT, self._on_signal)
+            self.store.run_started(self.run_id, "daemon")
+            self._schedule()
+            self.log.info(
+                "daemon started", stream=self.client.stream, poll_interval=self.poll_interval
+            )
+            if not self.stop.is_set():
+                self.scheduler.start()
+            self._finish()
+        finally:
             health.stop()
         return self.exit_code
 
-    def _start_health_server(self) -> HealthServer | None:
-        """/metrics, /healthz and /readyz on ``metrics.address``; a port in use is logged, not
-        fatal: syncing matters more than being scraped."""
+    def _start_health_server(self) -> HealthServer:
+        """/metrics, /healthz and /readyz on ``metrics.address``. An address that cannot be
+        bound stops the daemon before it does anything (exit 3): a daemon nobody can scrape
+        or probe would run unseen, and an orchestrator would restart it as unhealthy."""
         address = self.cfg.metrics.address
         try:
-            server = HealthServer(self.store, address, self._lease_state).start()
+            server = HealthServer(
+                self.store,
+                address,
+                self._lease_state,
+                liveness=self.liveness,
+                source_problem=self._source_down,
+            ).start()
         except OSError as exc:
-            self.log.error("metrics server not started", address=address, error=str(exc))
-            return None
+            detail = exc.strerror or str(exc)
+            raise StopError(
+                f"cannot serve /metrics and health on metrics.address {address}: {detail} "
+                "(another process uses the port? free it or change metrics.address)"
+            ) from None
         self.log.info("metrics server started", address=address, port=server.port)
         return server
+
+    def _source_down(self) -> str | None:
+        """Readiness: the leader cannot read Contacthub (a follower does not read it)."""
+        problem = self._source_problem
+        if problem is None or self._lease_state() != "leader":
+            return None
+        return f"source unreachable: {problem}"
+
+    def _source_ok(self, ok: bool, problem: str | None = None) -> None:
+        self._source_problem = None if ok else (problem or "unknown error")
+        metrics.SOURCE_UP.labels(self.client.stream).set(1 if ok else 0)
 
     def _lease_state(self) -> str:
         holder, _ = self.lease.holder()
@@ -185,8 +214,12 @@ class Daemon:
     def _schedule(self) -> None:
         common: dict[str, Any] = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
         now = datetime.now(UTC)
+        # every loop is alive from the start; one that never runs goes stale (liveness)
+        self.liveness.beat("ingest", self.poll_interval)
+        for name in self.deliverer.target_names:
+            self.liveness.beat(f"deliver:{name}", self.deliver_interval)
         self.scheduler.add_job(
-            self._guard("ingest", self._ingest_job),
+            self._guard("ingest", self.poll_interval, self._ingest_job),
             "interval",
             seconds=self.poll_interval,
             id="ingest",
@@ -195,7 +228,7 @@ class Daemon:
         )
         for name in self.deliverer.target_names:
             self.scheduler.add_job(
-                self._guard(f"deliver:{name}", self._deliver_job, name),
+                self._guard(f"deliver:{name}", self.deliver_interval, self._deliver_job, name),
                 "interval",
                 seconds=self.deliver_interval,
                 id=f"deliver:{name}",
@@ -203,21 +236,29 @@ class Daemon:
                 **{**common, "max_instances": 2},  # see "Wake-up" in the module docstring
             )
 
-    def _guard(self, job: str, fn: Callable[..., bool | None], *args: Any) -> Callable[[], None]:
+    def _guard(
+        self, job: str, interval: float, fn: Callable[..., bool | None], *args: Any
+    ) -> Callable[[], None]:
         """Run ``fn`` counted as in flight, with errors logged instead of killing the job.
-        ``fn`` returns ``False`` when it did nothing (the database state is unknown then)."""
+        ``fn`` returns ``False`` when it did nothing (another run of the job is the live one).
+        Every run that ends, however, beats the job's liveness: a failing loop is alive."""
 
         failures = 0
         not_before = 0.0
 
         def run() -> None:
             nonlocal failures, not_before
-            if self.stop.is_set() or time.monotonic() < not_before:
+            if self.stop.is_set():
+                return
+            if time.monotonic() < not_before:  # backing off from a database outage: alive
+                self.liveness.beat(job, interval)
                 return
             with self._idle:
                 self._running += 1
+            skipped = False
             try:
                 if fn(*args) is False:
+                    skipped = True
                     return
                 if failures:
                     self.log.info("state database reachable again", job=job)
@@ -246,6 +287,8 @@ class Daemon:
             except Exception:
                 self.log.exception("job crashed, retried next time", job=job)
             finally:
+                if not skipped:
+                    self.liveness.beat(job, interval)
                 with self._idle:
                     self._running -= 1
                     self._idle.notify_all()
@@ -261,6 +304,7 @@ class Daemon:
         last_beat = [0.0]
 
         def on_page() -> None:
+            self.liveness.beat("ingest", self.poll_interval)  # a long catch-up is alive
             self.lease.renew()
             if time.monotonic() - last_beat[0] > HEARTBEAT_EVERY:
                 self.store.heartbeat(job, self.owner, self.poll_interval)
@@ -276,13 +320,24 @@ class Daemon:
         )
         started = time.time()
         self.log.info("polling", event_kind="poll_start", at=started)
+        stream = self.client.stream
         try:
+            # the stream's end, for syncer_stream_last_offset and the lag gauges
+            self.store.record_stream_position(stream, self.client.last_offset())
             result = ingestor.run_to_end()
         except LeaseLost:
             self.log.warning("lease lost while polling; another process reads now")
             return
+        except (RetryableError, StopError) as exc:  # raised by the source client
+            self._source_ok(False, str(exc))
+            raise
         finally:
             self.log.info("polling done", event_kind="poll_end", started=started, at=time.time())
+        self._source_ok(True)
+        if result.reason == "caught_up":
+            # at the end now: the last offset is the committed one
+            self.store.record_stream_position(stream, result.offset)
+            metrics.LAST_SUCCESS.labels("ingest").set(time.time())
         self.counts["ingest_pages"] += result.pages
         self.counts["ingest_updates"] += result.updates
         if result.stats.deliveries_created or result.stats.deliveries_coalesced:
@@ -306,6 +361,9 @@ class Daemon:
                 with self._wake_lock:
                     self._woken.discard(name)  # this claim sees every row committed until now
                 stats = self.deliverer.run_target_once(name)
+                self.liveness.beat(f"deliver:{name}", self.deliver_interval)
+                if stats.error is None:
+                    metrics.LAST_SUCCESS.labels(f"deliver:{name}").set(time.time())
                 delivered[name] = delivered.get(name, 0) + stats.done
                 self.store.heartbeat(f"deliver:{name}", self.owner, self.deliver_interval)
                 if stats.error:

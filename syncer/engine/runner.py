@@ -115,10 +115,15 @@ def ingest_to_end(
     if not lease.acquire():
         return None
     try:
+        # the stream's end, so status and the lag gauges are right after a one-shot run too
+        store.record_stream_position(client.stream, client.last_offset())
         ingestor = Ingestor(
             store, client, applier, page_size=page_size, stop=stop, on_page=lease.renew
         )
-        return ingestor.run_to_end()
+        result = ingestor.run_to_end()
+        if result.reason == "caught_up":
+            store.record_stream_position(client.stream, result.offset)
+        return result
     finally:
         lease.release()
 

@@ -18,10 +18,10 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from logging import INFO, WARNING
+from logging import DEBUG
 
 from ..errors import StopError
-from ..logs import get_logger
+from ..logs import RecordProblems, get_logger
 from ..observability import metrics
 from ..state import delivery_ops as ops
 from ..state.db import db_unavailable
@@ -95,6 +95,7 @@ class TargetWorker:
         )
         self.fatal: StopError | None = None
         self.log = get_logger(target=name, run_id=run_id)
+        self.problems = RecordProblems()  # logged once per group at the end of each drain
         self._commits = 0
 
     # -- the loop ----------------------------------------------------------------------------
@@ -119,6 +120,7 @@ class TargetWorker:
         try:
             return self._drain(stats, force_flush, max_batches, until, clock)
         finally:
+            self.problems.flush(self.log)
             renewing.set()
             renewer.join()
             with self._tokens_guard:  # claims of batches never recorded (a crash): let expire
@@ -397,9 +399,17 @@ class TargetWorker:
             stats.count(result)
             metrics.RECORDS.labels(result.row.pipeline, self.name, result.outcome).inc()
             if result.state in ("dead", "failed"):
-                # one line per record that did not make it, with what an operator searches by
+                # counted per reason, one line per reason at the end of the drain; each
+                # record's line only at debug level (`syncer dlq list` has the details)
+                self.problems.add(
+                    result.state,
+                    result.row.pipeline,
+                    result.error or result.outcome,
+                    result.row.entity_id,
+                    result.row.id,
+                )
                 self.log.log(
-                    WARNING if result.state == "dead" else INFO,
+                    DEBUG,
                     "record dead" if result.state == "dead" else "record will be retried",
                     pipeline=result.row.pipeline,
                     contacthub_id=result.row.entity_id,

@@ -23,7 +23,14 @@ from jinja2.filters import do_lower, do_trim, do_upper
 
 from syncer.mapping.errors import InvalidRecord
 
-__all__ = ["FILTERS", "datetime_filter", "phone_e164", "phone_region", "round_filter"]
+__all__ = [
+    "FILTERS",
+    "country_filter",
+    "datetime_filter",
+    "phone_e164",
+    "phone_region",
+    "round_filter",
+]
 
 # Country names are matched in these languages (Contacthub workspaces are mostly Italian).
 _NAME_LANGUAGES = ("en", "it", "fr", "es", "de", "pt", "nl")
@@ -112,6 +119,23 @@ def phone_region(value: Any, country: Any = None, default_region: str | None = N
     if _missing(value):
         return ""
     return _parse_phone(value, country, default_region)[1]
+
+
+def country_filter(value: Any) -> str:
+    """A country given as ISO code or name (English, Italian, French, Spanish, German,
+    Portuguese, Dutch; any case, accents optional) as its ISO 3166 alpha-2 code:
+    ``IT``, ``ITALIA``, ``Italy`` all give ``IT``. An unknown country is an invalid value.
+
+    The names come from the country table phonenumbers ships (already a dependency), so no
+    second table is kept in sync by hand."""
+    if _missing(value):
+        return ""
+    if not isinstance(value, str):
+        raise InvalidRecord(f"country {value!r} is not a country name or code")
+    region = region_for(value, None)
+    if region is None:
+        raise InvalidRecord(f"country '{value.strip()}' is not a known country name or code")
+    return region
 
 
 def _to_datetime(value: Any) -> datetime:
@@ -217,6 +241,7 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "trim": _text_filter("trim", do_trim),
     "phone_e164": phone_e164,
     "phone_region": phone_region,
+    "country": country_filter,
     "datetime": datetime_filter,
     "round": round_filter,
 }

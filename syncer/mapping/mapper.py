@@ -9,6 +9,10 @@ The engine calls only this API::
 
 Field values: a plain dotted path gives the raw source value (numbers stay numbers); a
 template gives the rendered string. ``None`` and ``""`` values are left out ("skip nulls").
+A field marked ``optional`` whose value is invalid (a bad phone, a bad date, a landline where
+the target takes only mobiles) is left out too: the record goes without it, the field's name is
+in ``MappedRecord.omitted`` and ``syncer_optional_fields_omitted_total`` counts it. Any other
+invalid value rejects the whole record (:class:`InvalidRecord`).
 """
 
 from __future__ import annotations
@@ -19,13 +23,14 @@ from typing import Any
 
 from jinja2 import Template
 
-from syncer.config.models import PipelineConfig, SyncerConfig
+from syncer.config.models import FieldSpec, PipelineConfig, SyncerConfig, field_source
 from syncer.config.target_rules import RULES, TargetRules
 from syncer.mapping.conditions import compile_when
 from syncer.mapping.errors import InvalidRecord
 from syncer.mapping.filters import is_mobile
 from syncer.mapping.paths import compile_path
 from syncer.mapping.templates import compile_template, is_template, render_name
+from syncer.observability.metrics import OPTIONAL_OMITTED
 
 __all__ = ["MappedRecord", "PipelineMapper", "compile_pipeline", "compile_pipelines"]
 
@@ -44,6 +49,7 @@ class MappedRecord:
     groups: tuple[str, ...] = ()
     list_name: str | None = None
     tag: str | None = None
+    omitted: tuple[str, ...] = ()  # optional fields left out as invalid (not in the hash)
 
 
 def _renderer(template: Template) -> _Render:
@@ -89,6 +95,7 @@ class PipelineMapper:
     event_types: frozenset[str] | None
     _when: Callable[[Mapping[str, Any]], bool] = field(repr=False)
     _fields: tuple[tuple[str, _Render], ...] = field(repr=False)
+    _optional: frozenset[str] = field(repr=False)
     _groups: tuple[tuple[str, _Render], ...] = field(repr=False)
     _list: _Render | None = field(repr=False)
     _tag: str | None = field(repr=False)
@@ -111,8 +118,15 @@ class PipelineMapper:
     def map(self, doc: Mapping[str, Any]) -> MappedRecord:
         """Map ``doc``; raises :class:`InvalidRecord` when it cannot be sent as it is."""
         values: dict[str, Any] = {}
+        omitted: list[str] = []
         for name, render in self._fields:
-            value = _run(f"field '{name}'", render, doc)
+            try:
+                value = _run(f"field '{name}'", render, doc)
+            except InvalidRecord:
+                if name not in self._optional:
+                    raise
+                omitted.append(name)
+                continue
             if value is None or (isinstance(value, str) and value == ""):
                 continue
             values[name] = value
@@ -123,7 +137,7 @@ class PipelineMapper:
             if group is not None:
                 groups[group] = None
         if self._rules is not None:  # a record without its key is the first thing to say
-            _check_keys(self._rules, values)
+            _check_keys(self._rules, values, self._optional, omitted)
         list_name = None
         if self._list is not None:
             list_name = _run("list", self._list, doc)
@@ -132,10 +146,23 @@ class PipelineMapper:
                     "list: no list name (the template rendered blank, or every value it "
                     "prints is missing)"
                 )
-        return MappedRecord(values, tuple(groups), list_name, self._tag)
+        for name in omitted:
+            OPTIONAL_OMITTED.labels(self.name, name).inc()
+        return MappedRecord(values, tuple(groups), list_name, self._tag, tuple(omitted))
 
 
-def _check_keys(rules: TargetRules, values: Mapping[str, Any]) -> None:
+def _check_keys(
+    rules: TargetRules, values: dict[str, Any], optional: frozenset[str], omitted: list[str]
+) -> None:
+    """The target's own checks; an optional field that fails them is left out (``omitted``)."""
+    for name in rules.mobile_fields:
+        if name in values and not is_mobile(str(values[name])) and name in optional:
+            del values[name]
+            omitted.append(name)
+    for name, needed in rules.field_requires.items():
+        if name in values and needed not in values and name in optional and needed in omitted:
+            del values[name]  # it goes with the optional value it needs
+            omitted.append(name)
     if rules.key_fields and not any(key in values for key in rules.key_fields):
         keys = ", ".join(rules.key_fields)
         raise InvalidRecord(f"no key field: {rules.label} needs a value in one of: {keys}")
@@ -158,7 +185,10 @@ def compile_pipeline(p: PipelineConfig, target_type: str | None = None) -> Pipel
         entity=p.entity,
         event_types=frozenset(p.event_types) if p.event_types else None,
         _when=compile_when(p.when, p.entity),
-        _fields=tuple((name, _field_getter(spec)) for name, spec in p.fields.items()),
+        _fields=tuple((name, _field_getter(field_source(spec))) for name, spec in p.fields.items()),
+        _optional=frozenset(
+            name for name, spec in p.fields.items() if isinstance(spec, FieldSpec) and spec.optional
+        ),
         _groups=tuple((spec, _name_getter(spec)) for spec in p.groups),
         _list=_name_getter(p.list_) if p.list_ is not None else None,
         _tag=p.tag,

@@ -11,7 +11,7 @@ metric                                    meaning
 syncer_stream_offset{stream}              committed Contacthub offset
 syncer_stream_last_offset{stream}         the stream's last offset, as last seen
 syncer_stream_lag_offsets{stream}         last - committed
-syncer_stream_lag_seconds{stream}         seconds since ingest was last at the stream's end
+syncer_stream_lag_seconds{stream}         seconds ingest has gone without progress
 syncer_deliveries{pipeline,state}         delivery rows by state (pending, in_flight, ...)
 syncer_dead_letters{pipeline}             deliveries in the dead-letter store
 syncer_inbox_rows                         updates recorded in the inbox
@@ -21,6 +21,10 @@ syncer_http_429_total{target}             429 answers received
 syncer_http_request_seconds               request latency by target and endpoint
 syncer_circuit_state{target}              0 closed, 1 half-open, 2 open
 syncer_last_success_timestamp{job}        end of the last successful run of each job
+syncer_source_up{stream}                  1 when the last call to Contacthub worked, else 0
+syncer_erasures_pending                   erasure requests not yet applied to every target
+syncer_erasure_oldest_pending_seconds     age of the oldest pending erasure (0: none)
+syncer_optional_fields_omitted_total      optional field values left out as invalid
 ========================================  ==================================================
 """
 
@@ -35,7 +39,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
-    from ..state.store import Store
+    from ..state.store import Checkpoint, Store
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -73,6 +77,37 @@ LAST_SUCCESS = Gauge(
     ["job"],
     registry=REGISTRY,
 )
+SOURCE_UP = Gauge(
+    "syncer_source_up",
+    "1 when this process's last call to the Contacthub update stream worked, 0 when it failed.",
+    ["stream"],
+    registry=REGISTRY,
+)
+# Set by the erasure code (the engine); defined here so alerts and dashboards can rely on them.
+ERASURES_PENDING = Gauge(
+    "syncer_erasures_pending",
+    "Erasure requests not yet applied to every target.",
+    registry=REGISTRY,
+)
+ERASURE_OLDEST_PENDING = Gauge(
+    "syncer_erasure_oldest_pending_seconds",
+    "Age in seconds of the oldest pending erasure request (0 when none is pending).",
+    registry=REGISTRY,
+)
+OPTIONAL_OMITTED = Counter(
+    "syncer_optional_fields_omitted",
+    "Optional field values left out of a record because they were invalid.",
+    ["pipeline", "field"],
+    registry=REGISTRY,
+)
+
+
+def lag_seconds(cp: Checkpoint, behind: int, now: float) -> float:
+    """Seconds ingest has gone without progress: behind the stream's end, since the offset
+    last moved; at the end, since the end was last checked (it grows while Contacthub cannot
+    be read, or while nothing polls). Either way, it grows only when ingest is stuck."""
+    since = cp.updated_at if behind else (cp.stream_checked_at or cp.updated_at)
+    return max(0.0, now - since)
 
 
 class StateCollector(Collector):
@@ -100,7 +135,7 @@ class StateCollector(Collector):
                 last.add_metric([cp.stream], cp.stream_last_offset)
                 behind = max(0, cp.stream_last_offset - cp.offset)
                 lag.add_metric([cp.stream], behind)
-                lag_s.add_metric([cp.stream], 0.0 if behind == 0 else now - cp.updated_at)
+                lag_s.add_metric([cp.stream], lag_seconds(cp, behind, now))
         yield from (offset, last, lag, lag_s)
         deliveries = GaugeMetricFamily(
             "syncer_deliveries", "Delivery rows by state.", labels=["pipeline", "state"]

@@ -2,10 +2,13 @@
 not need a framework).
 
 * ``GET /metrics``: Prometheus text format (:mod:`.metrics`).
-* ``GET /healthz``: liveness; 200 while the process serves requests and its jobs' heartbeats
-  are fresh, 503 with the stale jobs otherwise.
-* ``GET /readyz``: readiness; 200 when the database answers and its schema is current, with the
-  lease state (``leader`` or ``follower``); 503 with the reason otherwise.
+* ``GET /healthz``: liveness of *this process*: 200 while its scheduler loops tick (every job
+  ran, or made progress, within a few of its intervals), 503 naming the stuck jobs otherwise.
+  It reads nothing shared: an outage of Contacthub or of the state database, which no restart
+  can fix, leaves it at 200 (Kubernetes would otherwise restart every pod in a loop).
+* ``GET /readyz``: readiness, whether the process can do useful work: 200 when the state
+  database answers, its schema is current and (on the polling leader) Contacthub answers, with
+  the lease state (``leader`` or ``follower``); 503 with the reason otherwise.
 """
 
 from __future__ import annotations
@@ -23,11 +26,13 @@ from ..state import db
 from ..state.store import Store
 from .metrics import REGISTRY, StateCollector
 
-STALE_FACTOR = 3.0  # a heartbeat older than 3 intervals (plus a minute of slack) is stale
+STALE_FACTOR = 3.0  # a loop silent for 3 intervals (plus STALE_SLACK) is stuck
+STALE_SLACK = 300.0  # a long NP6 import poll is one run; liveness is for hung loops
 
 
 def stale_heartbeats(store: Store, now: float | None = None) -> list[str]:
-    """Jobs whose last heartbeat is older than ``STALE_FACTOR`` intervals + 60 s."""
+    """Jobs whose last heartbeat row is older than ``STALE_FACTOR`` intervals + 60 s (what
+    ``syncer health`` reads, across every process on the database)."""
     now = time.time() if now is None else now
     return [
         hb["job"]
@@ -36,19 +41,55 @@ def stale_heartbeats(store: Store, now: float | None = None) -> list[str]:
     ]
 
 
-class HealthServer:
-    """Serves /metrics, /healthz and /readyz on ``address`` (``host:port``)."""
+class Liveness:
+    """In-memory beats of this process's loops: each job beats when it starts a run, as it
+    makes progress and when the run ends, whatever its outcome (a failed run is a live loop).
+    A job is stuck when it has not beaten for ``STALE_FACTOR`` intervals + ``STALE_SLACK``:
+    its run hangs, or the scheduler stopped starting it."""
 
-    def __init__(self, store: Store, address: str, lease_state: Callable[[], str]) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._beats: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def beat(self, job: str, interval: float) -> None:
+        with self._lock:
+            self._beats[job] = (self._clock(), interval)
+
+    def stuck(self) -> list[str]:
+        now = self._clock()
+        with self._lock:
+            beats = sorted(self._beats.items())
+        return [job for job, (at, every) in beats if now - at > STALE_FACTOR * every + STALE_SLACK]
+
+
+class HealthServer:
+    """Serves /metrics, /healthz and /readyz on ``address`` (``host:port``).
+
+    ``liveness``: the process's loops (none: always alive while it answers).
+    ``source_problem``: why the source cannot be read now, or None (readiness).
+    Raises ``OSError`` when the address cannot be bound (a port in use)."""
+
+    def __init__(
+        self,
+        store: Store,
+        address: str,
+        lease_state: Callable[[], str],
+        *,
+        liveness: Liveness | None = None,
+        source_problem: Callable[[], str | None] = lambda: None,
+    ) -> None:
         host, _, port = address.rpartition(":")
         self.store = store
         self.lease_state = lease_state
-        self._collector = StateCollector(store)
-        REGISTRY.register(self._collector)
+        self.live = liveness
+        self.source_problem = source_problem
         handler = self._handler()
-        self.httpd = ThreadingHTTPServer((host or "127.0.0.1", int(port)), handler)
+        self.httpd = ThreadingHTTPServer((host.strip("[]") or "127.0.0.1", int(port)), handler)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
+        self._collector = StateCollector(store)
+        REGISTRY.register(self._collector)
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     def start(self) -> HealthServer:
@@ -65,15 +106,16 @@ class HealthServer:
             return 503, {"ready": False, "reason": "state database unreachable"}
         if not db.is_current(self.store.engine):
             return 503, {"ready": False, "reason": "schema not current: run syncer db upgrade"}
-        return 200, {"ready": True, "lease": self.lease_state()}
+        lease = self.lease_state()
+        problem = self.source_problem()
+        if problem is not None:
+            return 503, {"ready": False, "reason": problem, "lease": lease}
+        return 200, {"ready": True, "lease": lease}
 
     def liveness(self) -> tuple[int, dict[str, Any]]:
-        try:
-            stale = stale_heartbeats(self.store)
-        except Exception:  # the database being down is a readiness matter, not liveness
-            return 200, {"alive": True, "heartbeats": "unknown"}
-        if stale:
-            return 503, {"alive": False, "stale_jobs": stale}
+        stuck = self.live.stuck() if self.live is not None else []
+        if stuck:
+            return 503, {"alive": False, "stuck_jobs": stuck}
         return 200, {"alive": True}
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
@@ -81,12 +123,17 @@ class HealthServer:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                if self.path == "/metrics":
+                path = self.path.split("?", 1)[0]
+                if path == "/metrics":
                     self._send(200, generate_latest(REGISTRY), CONTENT_TYPE_LATEST)
-                elif self.path == "/healthz":
+                elif path == "/healthz":
                     self._json(*server.liveness())
-                elif self.path == "/readyz":
-                    self._json(*server.readiness())
+                elif path == "/readyz":
+                    try:
+                        self._json(*server.readiness())
+                    except Exception as exc:  # the database failing mid-check: not ready
+                        reason = f"state database unreachable ({type(exc).__name__})"
+                        self._json(503, {"ready": False, "reason": reason})
                 else:
                     self._json(404, {"error": "not found"})
 

@@ -109,6 +109,10 @@ class Churn:
     def step(self, n_ops: int) -> list[JournalEntry]:
         """Perform ``n_ops`` random operations; returns their journal entries."""
         start = len(self.journal)
+        if self.known is None:
+            # before any create: a created customer gets a random id (uuid4), and loaded
+            # after it, sorted by id, it would shift which customer each seeded pick takes
+            self.known = self._load_known()
         names, weights = list(self.weights), list(self.weights.values())
         for _ in range(n_ops):
             op = self.rng.choices(names, weights)[0]

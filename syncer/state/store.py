@@ -67,6 +67,7 @@ class Checkpoint:
     stream_last_offset: int | None
     backfill_offset: int | None
     backfill_state: str | None
+    stream_checked_at: float | None = None  # when stream_last_offset was read
 
 
 def _job_json(data: dict[str, Any]) -> str:

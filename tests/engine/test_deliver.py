@@ -395,10 +395,12 @@ def test_invalid_records_are_dead_at_once_and_the_batch_carries_on(
     with structlog.testing.capture_logs() as logged, Deliverer(cfg, store, run_id="t") as deliverer:
         stats = deliverer.run_all_once()["t"]
     assert (stats.invalid, stats.created, stats.dead) == (2, 1, 0)
-    dead_lines = [line for line in logged if line["event"] == "record dead"]
-    assert sorted(line["contacthub_id"] for line in dead_lines) == ["c1", "c2"]
+    # one line per reason (two reasons here), with the count and an example id
+    dead_lines = [line for line in logged if line["event"] == "records dead"]
+    assert sorted(line["example_contacthub_id"] for line in dead_lines) == ["c1", "c2"]
     assert all(
-        (line["pipeline"], line["target"], line["run_id"]) == ("p", "t", "t") and line["error"]
+        (line["pipeline"], line["target"], line["run_id"], line["count"]) == ("p", "t", "t", 1)
+        and line["reason"]
         for line in dead_lines
     )
     with store.transaction() as conn:

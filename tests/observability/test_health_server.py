@@ -7,7 +7,13 @@ import time
 import httpx
 
 from syncer.observability.metrics import RECORDS
-from syncer.observability.server import HealthServer, stale_heartbeats
+from syncer.observability.server import (
+    STALE_FACTOR,
+    STALE_SLACK,
+    HealthServer,
+    Liveness,
+    stale_heartbeats,
+)
 from syncer.state.store import Store
 
 
@@ -36,17 +42,58 @@ def test_endpoints_report_state_health_and_metrics(sqlite_url: str) -> None:
         store.close()
 
 
-def test_stale_heartbeat_makes_liveness_fail(sqlite_url: str) -> None:
+def test_stale_heartbeat_rows_are_found(sqlite_url: str) -> None:
     store = Store(sqlite_url)
     store.heartbeat("deliver:nrs", "me", interval=1)
     assert stale_heartbeats(store) == []
     assert stale_heartbeats(store, now=time.time() + 120) == ["deliver:nrs"]
-    server = HealthServer(store, "127.0.0.1:0", lambda: "follower").start()
+    store.close()
+
+
+def test_liveness_is_this_process_loops_not_the_database(sqlite_url: str) -> None:
+    now = [1000.0]
+    live = Liveness(clock=lambda: now[0])
+    live.beat("ingest", 30.0)
+    live.beat("deliver:nrs", 2.0)
+    store = Store(sqlite_url)
+    store.heartbeat("deliver:nrs", "me", interval=1)
+    with store.transaction() as conn:  # a stale row of some process: not this one's liveness
+        conn.exec_driver_sql("UPDATE heartbeats SET at = at - 100000")
+    server = HealthServer(store, "127.0.0.1:0", lambda: "follower", liveness=live).start()
     try:
-        with store.transaction() as conn:
-            conn.exec_driver_sql("UPDATE heartbeats SET at = at - 1000")
-        live = httpx.get(f"http://127.0.0.1:{server.port}/healthz")
-        assert live.status_code == 503 and live.json()["stale_jobs"] == ["deliver:nrs"]
+        url = f"http://127.0.0.1:{server.port}/healthz"
+        assert httpx.get(url).json() == {"alive": True}
+        now[0] += STALE_FACTOR * 2.0 + STALE_SLACK + 1  # deliver:nrs silent too long
+        live.beat("ingest", 30.0)
+        stuck = httpx.get(url)
+        assert stuck.status_code == 503 and stuck.json() == {
+            "alive": False,
+            "stuck_jobs": ["deliver:nrs"],
+        }
+        live.beat("deliver:nrs", 2.0)
+        assert httpx.get(url).status_code == 200
+    finally:
+        server.stop()
+        store.close()
+
+
+def test_readiness_names_the_source_problem(sqlite_url: str) -> None:
+    store = Store(sqlite_url)
+    problem: list[str | None] = ["source unreachable: connection refused"]
+    server = HealthServer(
+        store, "127.0.0.1:0", lambda: "leader", source_problem=lambda: problem[0]
+    ).start()
+    try:
+        url = f"http://127.0.0.1:{server.port}/readyz"
+        ready = httpx.get(url)
+        assert ready.status_code == 503
+        assert ready.json() == {
+            "ready": False,
+            "reason": "source unreachable: connection refused",
+            "lease": "leader",
+        }
+        problem[0] = None
+        assert httpx.get(url).json() == {"ready": True, "lease": "leader"}
     finally:
         server.stop()
         store.close()
