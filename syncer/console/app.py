@@ -610,7 +610,8 @@ def _when(ts: float | None) -> str:
 def _ago(ts: float | None, now: float | None = None) -> str:
     if ts is None:
         return "—"
-    return _duration((now or time.time()) - ts) + " ago"
+    delta = (now or time.time()) - ts
+    return _duration(delta) + " ago" if delta >= 0 else "due in " + _duration(-delta)
 
 
 def _duration(seconds: float | None) -> str:

@@ -7,6 +7,8 @@ rows die with the target's answer and can be retried once it is back."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ import httpx
 from syncer.config.loader import load_config
 from syncer.config.models import SyncerConfig
 from syncer.demo.workspace import EXAMPLE_CONFIG, Workspace
+from syncer.engine import runner
 from syncer.engine.apply import Applier, rules_from_config
 from syncer.engine.deliver import Deliverer
 from syncer.engine.ingest import Ingestor
@@ -36,16 +39,31 @@ class BuiltState:
     customers: list[dict[str, Any]]
 
 
-def sync_once(cfg: SyncerConfig, store: Store, wait: float = 5) -> None:
-    """Ingest to the end of the stream, then deliver what is due (``sync --once``)."""
+@contextmanager
+def source(cfg: SyncerConfig) -> Iterator[ContacthubClient]:
     token = cfg.source.token.get_secret_value()
     with httpx.Client(
         base_url=cfg.source.base_url, timeout=60, headers={"Authorization": f"Bearer {token}"}
     ) as http:
-        client = ContacthubClient(http, cfg.source.workspace_id, cfg.source.node_id)
+        yield ContacthubClient(http, cfg.source.workspace_id, cfg.source.node_id)
+
+
+def ingest(cfg: SyncerConfig, store: Store) -> None:
+    """Read the update stream to its end (no delivery)."""
+    with source(cfg) as client:
         Ingestor(store, client, Applier(rules_from_config(cfg)), page_size=500).run_to_end()
+
+
+def deliver(cfg: SyncerConfig, store: Store) -> None:
+    """One delivery pass over every target, waiting for no retry."""
     with Deliverer(cfg, store, run_id="console-test") as deliverer:
-        deliverer.run_all_once(force_flush=True, wait_for_retries=wait)
+        deliverer.run_all_once(force_flush=True, wait_for_retries=0)
+
+
+def sync_once(cfg: SyncerConfig, store: Store) -> None:
+    """``syncer sync --once`` in-process (recorded in ``runs``), waiting for no retry."""
+    with source(cfg) as client:
+        runner.sync_once(cfg, store, client, retry_window=0)
 
 
 def customers_api(cluster: SandboxCluster) -> str:
@@ -53,11 +71,17 @@ def customers_api(cluster: SandboxCluster) -> str:
     return f"{hub['api_base']}/workspaces/{hub['workspace_id']}/customers/"
 
 
+def _auth(cluster: SandboxCluster) -> dict[str, str]:
+    return {"Authorization": f"Bearer {cluster.connection_info()['contacthub']['token']}"}
+
+
 def patch_customer(cluster: SandboxCluster, cid: str, patch: dict[str, Any]) -> None:
-    token = cluster.connection_info()["contacthub"]["token"]
-    httpx.patch(
-        customers_api(cluster) + cid, json=patch, headers={"Authorization": f"Bearer {token}"}
-    ).raise_for_status()
+    url = customers_api(cluster) + cid
+    httpx.patch(url, json=patch, headers=_auth(cluster)).raise_for_status()
+
+
+def delete_customer(cluster: SandboxCluster, cid: str) -> None:
+    httpx.delete(customers_api(cluster) + cid, headers=_auth(cluster)).raise_for_status()
 
 
 def build_state(root: Path, cluster: SandboxCluster, customers: int = 40) -> BuiltState:
