@@ -69,7 +69,12 @@ class Console:
             lstrip_blocks=True,
         )
         self.env.filters.update(
-            when=_when, ago=_ago, duration=_duration, number=_number, pretty=_pretty_json
+            when=_when,
+            ago=_ago,
+            duration=_duration,
+            number=_number,
+            count=queries.show_count,
+            pretty=_pretty_json,
         )
         self.lag: dict[str, deque[tuple[float, int, float]]] = {}
         self._lag_at = 0.0
@@ -164,9 +169,9 @@ def console_app(
         names = sorted(cfg.targets)
         with store.reader() as conn:
             lags = queries.stream_lags(conn, now)
-            by_target = queries.counts_by_target(conn)
+            by_target = queries.counts_by_target(conn, names)
             due = queries.oldest_due(conn, names)
-            through = queries.throughput(conn, now)
+            through = queries.throughput(conn, names, now)
             runs = queries.last_runs(conn, 8)
             dead = sum(v.get("dead", 0) for v in by_target.values())
             erasures = ledger_for(conn).pending(conn)
@@ -210,7 +215,7 @@ def console_app(
 
     def pipelines(request: Request) -> Response:
         with store.reader() as conn:
-            counts = queries.counts_by_pipeline(conn)
+            counts = queries.counts_by_pipeline(conn, [p.name for p in cfg.pipelines])
             reasons = queries.top_reasons(conn)
         items = []
         for p in cfg.pipelines:
@@ -299,7 +304,7 @@ def console_app(
 
     def targets_page(request: Request) -> Response:
         with store.reader() as conn:
-            by_target = queries.counts_by_target(conn)
+            by_target = queries.counts_by_target(conn, sorted(cfg.targets))
             paused = paused_targets(conn)
         items = [
             {

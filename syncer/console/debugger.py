@@ -49,7 +49,8 @@ def json_path(conn: Connection, path: tuple[str, ...]) -> ColumnElement[Any]:
     if conn.dialect.name == "postgresql":
         literal = "'{" + ",".join(path) + "}'"
         return entities.c.payload.cast(JSONB).op("#>>")(literal_column(literal))
-    return func.json_extract(entities.c.payload, "$." + ".".join(path))
+    # the path inline: an expression index only serves the query spelling the same literal
+    return func.json_extract(entities.c.payload, literal_column("'$." + ".".join(path) + "'"))
 
 
 @dataclass

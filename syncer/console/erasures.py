@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from sqlalchemy import Connection, distinct, func, select
+from sqlalchemy import Connection, distinct, func, literal_column, select
 
 from ..state.schema import deliveries, suppression
 
@@ -65,8 +65,12 @@ class SuppressionLedger:
 
     def pending(self, conn: Connection) -> int:
         d = deliveries
+        # literals: the partial index ``ix_deliveries_deletes`` (WHERE action = 'delete')
+        # serves only a query spelling that constant
+        states = ", ".join(f"'{s}'" for s in (*OPEN, "dead"))
         query = select(func.count(distinct(d.c.subject_id))).where(
-            d.c.action == "delete", d.c.state.in_([*OPEN, "dead"])
+            d.c.action == literal_column("'delete'"),
+            literal_column(f"deliveries.state IN ({states})"),
         )
         return int(conn.execute(query).scalar_one())
 
