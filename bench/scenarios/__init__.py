@@ -6,6 +6,7 @@ from ..scenario import Scenario
 from . import (
     backfill_memory,
     change_latency,
+    console_pages,
     ingest,
     np6_imports,
     nrs_latency,
@@ -23,4 +24,5 @@ SCENARIOS: list[Scenario] = [
     np6_imports.SCENARIO,
     backfill_memory.SCENARIO,
     change_latency.SCENARIO,
+    console_pages.SCENARIO,
 ]

@@ -29,6 +29,7 @@ from syncer.config.types import Duration, Rate
 
 __all__ = [
     "TARGET_MODELS",
+    "ConsoleConfig",
     "ContacthubSourceConfig",
     "EngineConfig",
     "FieldSpec",
@@ -299,6 +300,21 @@ class MetricsConfig(_Model):
     )
 
 
+class ConsoleConfig(_Model):
+    """The web console (``syncer console``, and ``syncer run`` next to /metrics)."""
+
+    token: SecretStr | None = Field(
+        default=None,
+        description="Read-only access token, e.g. ${SYNCER_CONSOLE_TOKEN}. Without any token "
+        "the console answers loopback clients only; with one, every request needs a token.",
+    )
+    operator_token: SecretStr | None = Field(
+        default=None,
+        description="Operator token (reads and actions: retry, discard, pause), e.g. "
+        "${SYNCER_CONSOLE_OPERATOR_TOKEN}. Without it the console is read-only.",
+    )
+
+
 class EngineConfig(_Model):
     """Engine-wide tuning."""
 
@@ -333,6 +349,9 @@ class SyncerConfig(_Model):
         "(default 127.0.0.1:9464; port 0 picks a free port).",
     )
     engine: EngineConfig = Field(default_factory=EngineConfig, description="Engine tuning.")
+    console: ConsoleConfig = Field(
+        default_factory=ConsoleConfig, description="Web console access tokens."
+    )
 
 
 TARGET_MODELS: dict[str, type[Nrs360TargetConfig | OctopushTargetConfig | Np6TargetConfig]] = {

@@ -1,0 +1,285 @@
+"""console_pages: every console page's response time on a large state database.
+
+A SQLite state database with 1,000,000 deliveries (100,000 of them dead, with 20 reasons over
+3 pipelines and 3 targets), 200,000 customers in ``entities`` and ``inbox``, a full delivery
+log (100,000 lines), id map, memberships, 10,000 erasures and 1,000 runs; the indexes of
+``bench/console_indexes.py`` created. The console is served by uvicorn on a loopback port and
+each page is fetched over HTTP (warm: one fetch first, then ``reps`` timed ones; median).
+Target: every page under 300 ms. ``--quick``: a tenth of the sizes.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from ..core import Check, Row, Stopwatch, median
+from ..scenario import Context, Metric, Scenario
+
+NAME = "console_pages"
+LIMIT_MS = 300.0
+PIPES = (("newsletter", "nrs"), ("sms", "octo"), ("orders", "np6"))
+REASONS = [
+    f"gave up after 8 attempts: target answered 5{i:02d}: reason number {i}" for i in range(20)
+]
+PAGES = (
+    "overview",
+    "pipelines",
+    "dead letters",
+    "dead letters: one reason",
+    "dead letters: pipeline+target",
+    "runs",
+    "search by e-mail",
+    "search by phone",
+    "record debugger",
+    "erasures",
+    "targets",
+)
+METRICS = tuple(Metric(f"{page} (ms)", "ms", (Check("value", "<=", LIMIT_MS),)) for page in PAGES)
+
+
+def _doc(i: int) -> dict[str, Any]:
+    return {
+        "id": f"cust-{i:07d}",
+        "externalId": f"CRM-{i:07d}",
+        "base": {
+            "firstName": "Name",
+            "lastName": f"L{i}",
+            "contacts": {"email": f"person{i}@example.com", "mobilePhone": f"+39347{i:07d}"},
+            "address": {"country": "IT"},
+        },
+        "consents": {"marketing": {"automatic": {"email": {"status": True}}}},
+        "tags": {"auto": [], "manual": ["vip"] if i % 7 == 0 else []},
+    }
+
+
+def build(path: Path, n_deliveries: int, n_dead: int, n_customers: int) -> dict[str, Any]:
+    """Create the state database (schema by syncer, rows by bulk inserts)."""
+    from syncer.state.store import Store
+
+    url = f"sqlite:///{path}"
+    Store(url).close()  # the schema, by the migrations
+    now = time.time()
+    rng = random.Random(5)
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=OFF")
+    payloads = [json.dumps(_doc(i)) for i in range(n_customers)]
+    db.executemany(
+        "INSERT INTO entities (entity_type, entity_id, customer_id, payload, version, "
+        "updated_at, deleted, pipelines) VALUES ('customer', ?, NULL, ?, 1, '2026-01-01', 0, "
+        "'newsletter')",
+        ((f"cust-{i:07d}", payloads[i]) for i in range(n_customers)),
+    )
+    db.executemany(
+        "INSERT INTO inbox (stream, page_offset, position, origin, entity_type, entity_id, "
+        "operation, payload, received_at) VALUES ('s', ?, ?, 'stream', 'customer', ?, "
+        "'UPDATE', ?, ?)",
+        (
+            (i // 500, i % 500, f"cust-{i % n_customers:07d}", payloads[i % n_customers], now)
+            for i in range(n_customers + n_customers // 4)
+        ),
+    )
+    dead_every = n_deliveries // n_dead
+
+    def rows() -> Any:
+        for i in range(n_deliveries):
+            pipeline, target = PIPES[i % 3]
+            cid = f"cust-{(i // 3) % n_customers:07d}"
+            if i % dead_every == 0:
+                state, error = "dead", REASONS[rng.randrange(len(REASONS))]
+            elif i % 97 == 1:
+                state, error = "pending", None
+            elif i % 211 == 2:
+                state, error = "failed", "503"
+            else:
+                state, error = "done", None
+            action = "delete" if i % 101 == 5 else "upsert"
+            yield (pipeline, target, cid, cid, action, state, now - i * 0.01, error)
+
+    db.executemany(
+        "INSERT INTO deliveries (pipeline, target, entity_type, entity_id, subject_id, action, "
+        "state, attempts, due_at, created_at, updated_at, last_error) VALUES "
+        "(?, ?, 'customer', ?, ?, ?, ?, 1, ?, 0, 0, ?)",
+        rows(),
+    )
+    db.executemany(
+        "INSERT INTO delivery_log (at, run_id, delivery_id, pipeline, target, entity_id, "
+        "outcome, detail) VALUES (?, 'r', ?, ?, ?, ?, ?, NULL)",
+        (
+            (
+                now - rng.random() * 6 * 3600,
+                i,
+                PIPES[i % 3][0],
+                PIPES[i % 3][1],
+                f"cust-{(i // 3) % n_customers:07d}",
+                "updated" if i % 10 else "retry",
+            )
+            for i in range(100_000)
+        ),
+    )
+    db.executemany(
+        "INSERT INTO id_map (target, entity_id, target_id, target_key, last_hash, updated_at) "
+        "VALUES (?, ?, ?, NULL, 'h', ?)",
+        ((t, f"cust-{i:07d}", str(i), now) for i in range(n_customers) for _, t in PIPES[:2]),
+    )
+    db.executemany(
+        "INSERT INTO memberships (target, entity_id, pipeline, name, member_key) "
+        "VALUES ('nrs', ?, 'newsletter', 'Newsletter', NULL)",
+        ((f"cust-{i:07d}",) for i in range(n_customers)),
+    )
+    db.executemany(
+        "INSERT INTO suppression (entity_id, reason, suppressed_at) VALUES (?, 'deleted', ?)",
+        ((f"cust-{i:07d}", now - i) for i in range(0, n_customers, max(1, n_customers // 10_000))),
+    )
+    db.executemany(
+        "INSERT INTO runs (run_id, kind, started_at, finished_at, status, counts, message) "
+        "VALUES (?, 'sync', ?, ?, 'ok', '{\"ingest_pages\": 3}', NULL)",
+        ((f"run-{i}", now - i * 60, now - i * 60 + 5) for i in range(1000)),
+    )
+    db.commit()
+    db.close()
+    from sqlalchemy import create_engine
+
+    from ..console_indexes import create_console_indexes
+
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        create_console_indexes(conn)
+    engine.dispose()
+    return {"url": url, "email": "PERSON4242@example.com", "phone": "+393470004242"}
+
+
+def config(url: str) -> Any:
+    from syncer.config.models import SyncerConfig
+
+    target = {"base_url": "http://127.0.0.1:9/x"}  # never called
+    return SyncerConfig.model_validate(
+        {
+            "version": 1,
+            "state": {"url": url},
+            "source": {
+                "type": "contacthub",
+                "base_url": "http://127.0.0.1:9/hub/v1",
+                "workspace_id": "w",
+                "node_id": "n",
+                "token": "t",
+            },
+            "targets": {
+                "nrs": {
+                    "type": "360nrs",
+                    "base_url": target["base_url"],
+                    "username": "u",
+                    "api_password": "p",
+                },
+                "octo": {
+                    "type": "octopush",
+                    "base_url": target["base_url"],
+                    "api_login": "a",
+                    "api_key": "k",
+                },
+                "np6": {
+                    "type": "np6",
+                    "base_url": target["base_url"],
+                    "api_key": "k",
+                    "import": {"binding": 1},
+                },
+            },
+            "pipelines": [
+                {
+                    "name": "newsletter",
+                    "target": "nrs",
+                    "entity": "customer",
+                    "when": {"consent": "marketing.automatic.email"},
+                    "fields": {"email": "base.contacts.email"},
+                    "groups": ["Newsletter"],
+                },
+                {
+                    "name": "sms",
+                    "target": "octo",
+                    "entity": "customer",
+                    "when": {"tags_any": ["vip"]},
+                    "fields": {"phone_number": "base.contacts.mobilePhone"},
+                    "list": "VIP",
+                },
+                {
+                    "name": "orders",
+                    "target": "np6",
+                    "entity": "event",
+                    "fields": {"1001": "customer.base.contacts.email"},
+                },
+            ],
+        }
+    )
+
+
+def run(ctx: Context) -> list[Row]:
+    from syncer.console import ConsoleSettings, console_app
+    from syncer.sandbox.serve import ServedApp
+    from syncer.state.store import Store
+
+    scale = 10 if ctx.quick else 1
+    n_deliveries, n_dead, n_customers = 1_000_000 // scale, 100_000 // scale, 200_000 // scale
+    path = ctx.dir(NAME) / "state.db"
+    ctx.log(f"{NAME}: building {n_deliveries:,} deliveries ({n_dead:,} dead)")
+    with Stopwatch() as sw:
+        info = build(path, n_deliveries, n_dead, n_customers)
+    ctx.log(f"{NAME}: built in {sw.seconds:.0f} s ({path.stat().st_size / 1e6:,.0f} MB)")
+    reason = quote(REASONS[3][:200])
+    urls = {
+        "overview": "/",
+        "pipelines": "/pipelines",
+        "dead letters": "/dead-letters",
+        "dead letters: one reason": f"/dead-letters?reason={reason}",
+        "dead letters: pipeline+target": "/dead-letters?pipeline=sms&target=octo",
+        "runs": "/runs",
+        "search by e-mail": f"/records?q={quote(info['email'])}",
+        "search by phone": f"/records?q={quote(info['phone'])}",
+        "record debugger": "/records/cust-0004242",
+        "erasures": "/erasures",
+        "targets": "/targets",
+    }
+    store = Store(info["url"], migrate=False)
+    cfg = config(info["url"])
+    timings: dict[str, list[float]] = {}
+    try:
+        app = console_app(store, cfg, ConsoleSettings())
+        with ServedApp(app) as served, httpx.Client(base_url=served.url, timeout=60) as http:
+            for page, url in urls.items():
+                first = http.get(url)
+                if first.status_code != 200:
+                    raise RuntimeError(f"{url}: HTTP {first.status_code}")
+                samples = []
+                for _ in range(max(3, ctx.reps)):
+                    with Stopwatch() as one:
+                        http.get(url).raise_for_status()
+                    samples.append(one.seconds * 1000)
+                timings[page] = samples
+                ctx.log(f"{NAME}: {page}: {median(samples):.0f} ms")
+    finally:
+        store.close()
+    rows = []
+    for metric, page in zip(METRICS, PAGES, strict=True):
+        row = metric.row(NAME, value=median(timings[page]), samples=timings[page])
+        rows.append(row)
+    rows[0].notes.append(
+        f"SQLite, {n_deliveries:,} deliveries ({n_dead:,} dead), {n_customers:,} customers; "
+        f"console indexes of bench/console_indexes.py; served over loopback HTTP, warm"
+    )
+    return rows
+
+
+SCENARIO = Scenario(
+    name=NAME,
+    description="console page times on 1M deliveries / 100k dead letters (target < 300 ms)",
+    metrics=METRICS,
+    run=run,
+    budget_s=240,
+)

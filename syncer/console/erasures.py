@@ -1,0 +1,105 @@
+"""The Erasures page's data, behind one small interface.
+
+Today the record of an erasure is the ``suppression`` row ingest writes for a deleted customer,
+and its progress is the ``delete`` delivery of each pipeline (one per target that had the
+customer). :class:`SuppressionLedger` reads exactly that. When a dedicated erasure ledger table
+exists, a class with the same two methods replaces it in :func:`ledger_for` and the page and its
+template stay as they are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from sqlalchemy import Connection, distinct, func, literal_column, select
+
+from ..state.schema import deliveries, suppression
+
+OPEN = ("pending", "in_flight", "failed")
+
+
+@dataclass
+class TargetErasure:
+    target: str
+    pipeline: str
+    state: str  # the delete delivery's state: pending, in_flight, failed, done, dead...
+    attempts: int
+    updated_at: float
+    last_error: str | None
+
+
+@dataclass
+class Erasure:
+    entity_id: str
+    reason: str
+    requested_at: float
+    targets: list[TargetErasure] = field(default_factory=list)
+
+    @property
+    def state(self) -> str:
+        """``done`` when every target finished, ``dead`` when one gave up, else ``open``
+        (``none``: no target had to be told, e.g. only ``on_delete: ignore`` pipelines)."""
+        states = {t.state for t in self.targets}
+        if not states:
+            return "none"
+        if "dead" in states:
+            return "dead"
+        if states & set(OPEN):
+            return "open"
+        return "done"
+
+
+class ErasureLedger(Protocol):
+    def pending(self, conn: Connection) -> int:
+        """Erasures that some target has not finished yet."""
+        ...
+
+    def page(self, conn: Connection, before: float | None, limit: int) -> list[Erasure]:
+        """Newest first; ``before``: the page after that request time."""
+        ...
+
+
+class SuppressionLedger:
+    """Erasures as ``suppression`` rows plus their ``delete`` deliveries."""
+
+    def pending(self, conn: Connection) -> int:
+        d = deliveries
+        # literals: the partial index ``ix_deliveries_deletes`` (WHERE action = 'delete')
+        # serves only a query spelling that constant
+        states = ", ".join(f"'{s}'" for s in (*OPEN, "dead"))
+        query = select(func.count(distinct(d.c.subject_id))).where(
+            d.c.action == literal_column("'delete'"),
+            literal_column(f"deliveries.state IN ({states})"),
+        )
+        return int(conn.execute(query).scalar_one())
+
+    def page(self, conn: Connection, before: float | None, limit: int) -> list[Erasure]:
+        s = suppression
+        query = select(s).order_by(s.c.suppressed_at.desc(), s.c.entity_id).limit(limit)
+        if before is not None:
+            query = query.where(s.c.suppressed_at < before)
+        rows = {
+            r.entity_id: Erasure(r.entity_id, r.reason, r.suppressed_at)
+            for r in conn.execute(query)
+        }
+        if not rows:
+            return []
+        d = deliveries
+        deletes = conn.execute(
+            select(d)
+            .where(d.c.subject_id.in_(sorted(rows)), d.c.action == "delete")
+            .order_by(d.c.id)
+        )
+        for r in deletes:
+            rows[r.subject_id].targets.append(
+                TargetErasure(
+                    r.target, r.pipeline, r.state, int(r.attempts), r.updated_at, r.last_error
+                )
+            )
+        return list(rows.values())
+
+
+def ledger_for(conn: Connection) -> ErasureLedger:
+    """The ledger the state database has (one kind today)."""
+    return SuppressionLedger()
