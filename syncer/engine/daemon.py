@@ -49,6 +49,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from .. import logs
 from ..config.models import SyncerConfig
+from ..console.pause import is_paused
 from ..errors import RetryableError, StopError
 from ..http import backoff_delay
 from ..logs import get_logger
@@ -350,6 +351,8 @@ class Daemon:
     def _deliver_job(self, name: str) -> bool:
         """Deliver what is due for target ``name`` until nothing is; ``False`` when another
         run of the job delivers for it (that run claims again before it ends)."""
+        if is_paused(self.store, name):  # an operator paused it (console): claim nothing
+            return True
         with self._wake_lock:
             if name in self._delivering:
                 return False
