@@ -106,6 +106,16 @@ class OctopushTarget:
             return None
         return _join_key(plan_change(change))
 
+    def batch_key(self, change: Change) -> str | None:
+        """The call ``change``'s add goes into: its list and tag (``contact/create`` carries
+        one of each), or None when it adds nothing. The engine fills each key's calls to
+        ``batch_size`` across claims (see :mod:`syncer.engine.listfill`)."""
+        plan = plan_change(change)
+        if plan.final is not None or not plan.joins:
+            return None
+        join = plan.joins[0]
+        return f"{join.list_name}\n{join.tag or ''}"
+
     # -- apply -------------------------------------------------------------------------------
     def apply(self, changes: Sequence[Change], ctx: TargetContext) -> list[Outcome]:
         """Apply ``changes``; one outcome each. Raises only :class:`~syncer.errors.AuthError`."""
