@@ -8,6 +8,8 @@ done               ``done``; id map (target id/key; last hash for upserts, clear
 retry              ``failed``, due after full-jitter backoff (or ``retry_after`` if
                    longer), one attempt spent; ``dead`` once ``max_attempts`` are spent
 retry, 429         ``failed``, due after ``Retry-After``; no attempt spent
+retry of a known   also the identity the write used (``target_key``) next to the known
+record's upsert    id, last hash dropped: the write may be there (an Octopush add)
 dead / invalid     ``dead`` with the reason
 not sent           (stop, open breaker) back to ``pending``/``failed``, no attempt spent
 =================  ====================================================================
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from ..http import DEFAULT_RETRY_AFTER, backoff_delay
 from ..state.delivery_ops import RowResult
@@ -129,6 +132,8 @@ def to_result(
     # An upsert with no known id that failed may still have created the record: remember
     # that (id map row without an id) so every later change of the customer looks it up.
     maybe = row.action == "upsert" and p.change is not None and p.change.known.target_id is None
+    # the identity that may be there now
+    kept = _unconfirmed_identity(p, out) or {"target_key": out.target_key if maybe else None}
     if spent >= policy.max_attempts:
         error = f"gave up after {spent} attempts: {error}"
         return RowResult(
@@ -138,7 +143,7 @@ def to_result(
             p.subject_id,
             error=error,
             maybe_written=maybe,
-            target_key=out.target_key if maybe else None,
+            **kept,
         )
     delay = backoff_delay(spent, policy.backoff_base, policy.backoff_max, policy.rng)
     delay = max(delay, out.retry_after or 0.0)
@@ -150,8 +155,30 @@ def to_result(
         due_at=now + delay,
         error=error,
         maybe_written=maybe,
-        target_key=out.target_key if maybe else None,  # the identity that may be there now
+        **kept,
     )
+
+
+def _unconfirmed_identity(p: Planned, out: Outcome) -> dict[str, Any]:
+    """A failed upsert of a *known* record may still have been applied under the identity it
+    used (``out.target_key``, e.g. an Octopush add's ``"<phone> <list>"``): keep that key next
+    to the known id, so the next change of the customer undoes what may be there. The last
+    hash is dropped: what the target holds is no longer known."""
+    known = p.change.known if p.change is not None else None
+    if (
+        p.row.action != "upsert"
+        or known is None
+        or known.target_id is None
+        or not out.target_key
+        or out.target_key == known.target_key
+    ):
+        return {}
+    return {
+        "set_id_map": True,
+        "target_id": known.target_id,
+        "target_key": out.target_key,
+        "last_hash": None,
+    }
 
 
 def _done(p: Planned, out: Outcome) -> RowResult:

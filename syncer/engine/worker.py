@@ -30,6 +30,7 @@ from ..targets.base import Change, Outcome, Target, TargetContext
 from .breaker import CircuitBreaker
 from .context import CallContext
 from .leader import owner_is_dead
+from .listfill import HOLD_CALLS, split_full
 from .outcomes import RetryPolicy, TargetStats, known_after, to_result
 from .planner import Planned, Planner
 from .ratelimit import RateLimiter
@@ -97,6 +98,8 @@ class TargetWorker:
         self.log = get_logger(target=name, run_id=run_id)
         self.problems = RecordProblems()  # logged once per group at the end of each drain
         self._commits = 0
+        # rows claimed but held back for a fuller per-list call (see .listfill)
+        self._held: list[Planned] = []
 
     # -- the loop ----------------------------------------------------------------------------
     def drain(
@@ -121,6 +124,7 @@ class TargetWorker:
             return self._drain(stats, force_flush, max_batches, until, clock)
         finally:
             self.problems.flush(self.log)
+            self._held = []  # left claimed only after a crash: taken over like any claim
             renewing.set()
             renewer.join()
             with self._tokens_guard:  # claims of batches never recorded (a crash): let expire
@@ -143,25 +147,34 @@ class TargetWorker:
         batches: list[_Batch] = []
         claimed = 0
         more = True
-        while True:
-            while (
+
+        def may_claim() -> bool:
+            return (
                 more
-                and len(pending) < self.low_water
                 and self._may_claim()
                 and (max_batches is None or claimed < max_batches)
                 and (until is None or time.monotonic() < until)
-            ):
+            )
+
+        def submit(batch: _Batch) -> None:
+            batches.append(batch)
+            for task in self._tasks(batch):
+                future = self.pool.submit(task)
+                pending[future] = batch
+                batch.open_tasks += 1
+                future.add_done_callback(done.put)
+
+        while True:
+            while len(pending) < self.low_water and may_claim():
                 batch = self._claim(force_flush, clock(), stats)
                 if batch is None:
                     more = False
                     break
                 claimed += 1
-                batches.append(batch)
-                for task in self._tasks(batch):
-                    future = self.pool.submit(task)
-                    pending[future] = batch
-                    batch.open_tasks += 1
-                    future.add_done_callback(done.put)
+                submit(batch)
+            if self._held and not may_claim():  # no claim will take them along: send them
+                held, self._held = self._held, []
+                submit(_Batch(held, tokens={p.row.token for p in held}))
             self._record_finished(batches, stats, clock)
             if not pending:
                 break
@@ -231,9 +244,13 @@ class TargetWorker:
                 return None
             limit = max(limit, policy.max_rows)
         planned, full = self._claim_planned(limit, now, stats)
+        planned, self._held = self._held + planned, []
         if not planned:
             return None
-        if not self.target.per_record and policy is None and limit > 1:
+        key_of = getattr(self.target, "batch_key", None)
+        if key_of is not None and not self.target.per_record and policy is None and limit > 1:
+            planned = self._fill_per_key(planned, full, limit, now, stats, key_of)
+        elif not self.target.per_record and policy is None and limit > 1:
             # A batch target sends `limit` records per call: rows that will not be sent
             # (invalid, unchanged) would leave the call short, so claim more to fill it.
             for _ in range(TOP_UP_ROUNDS):
@@ -242,8 +259,30 @@ class TargetWorker:
                     break
                 more, full = self._claim_planned(short, now, stats)
                 planned += more
-        self._note_identities(planned, now)
         return _Batch(planned, tokens={p.row.token for p in planned})
+
+    def _fill_per_key(
+        self,
+        planned: list[Planned],
+        full: bool,
+        limit: int,
+        now: float,
+        stats: TargetStats,
+        key_of: Callable[[Change], str | None],
+    ) -> list[Planned]:
+        """What to send of ``planned`` for a target that batches per list (``batch_key``):
+        each list's whole calls; the rest waits in ``self._held`` (see :mod:`.listfill`)."""
+        size = max(1, int(getattr(self.target, "batch_size", limit)))
+        while full:  # more rows are due: a list's partial call may still fill up
+            send, hold, whole = split_full(planned, key_of, size)
+            if whole:
+                self._held = hold
+                return send
+            if len(planned) >= HOLD_CALLS * size:
+                break  # too many lists to fill one: send what there is
+            more, full = self._claim_planned(limit, now, stats)
+            planned += more
+        return planned
 
     def _claim_planned(
         self, limit: int, now: float, stats: TargetStats
@@ -267,7 +306,9 @@ class TargetWorker:
             subjects = {self.planner.subject_of(r, found) for r in rows}
             known, hashes, touched = ops.load_known(conn, self.name, subjects)
         stats.claimed += len(rows)
-        return self.planner.plan(rows, found, known, hashes, touched), len(rows) >= limit
+        planned = self.planner.plan(rows, found, known, hashes, touched)
+        self._note_identities(planned, now)
+        return planned, len(rows) >= limit
 
     def _note_identities(self, planned: list[Planned], now: float) -> None:
         """Before creating records, remember the identity each create uses (a target's
@@ -386,9 +427,12 @@ class TargetWorker:
             self._commits += 1
             if self._commits % PRUNE_EVERY == 0:
                 ops.prune_log(conn)
+        # a claim's token lives on while some of its customers are held or in flight
+        still = {t for b in batches if b.open_tasks for t in b.tokens}
+        still |= {p.row.token for p in self._held}
         with self._tokens_guard:
             for b in ready:
-                self._live_tokens -= b.tokens
+                self._live_tokens -= b.tokens - still
         if lost:
             # another worker took these customers after our claim expired: it records them
             self.log.warning("outcomes of lost claims dropped", rows=len(lost))

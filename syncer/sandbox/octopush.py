@@ -38,10 +38,16 @@ Documented choices (docs say / we do / switch on :class:`OctopushBehaviour`):
 ====================  ==================================================  ===================
 docs say              we do                                               switch
 ====================  ==================================================  ===================
-numbers in            must start with ``+`` and be valid for              -
-international ``+``   ``phonenumbers``; stored as E.164. One invalid
-format                number rejects the **whole** create with 400/117
-                      naming every invalid number (docs silent)
+numbers in            must start with ``+`` and be valid for              ``invalid_number``
+international ``+``   ``phonenumbers``; stored as E.164. One invalid      (refuse_call /
+format                number rejects the **whole** create with 400/117    skip_item)
+                      naming every invalid number (docs silent);
+                      ``skip_item``: 201, the invalid item answered
+                      ``"status": "skipped"`` and not stored, the others
+                      applied ("we will ignore it, but your request will
+                      be sent", DIGEST 3.2). Numbers listed in the load
+                      key ``refused_numbers`` count as invalid although
+                      they parse (the API's own check is undocumented)
 create: max contacts  400/903 above the limit                             ``max_contacts_
 undocumented                                                              per_create`` (500)
 create: unknown       404/904, or the list is created on the fly          ``missing_list``
@@ -78,7 +84,8 @@ Admin ``/_sandbox/load`` body (``dump_state()`` has the same shape, plus ``list_
     {"lists": {"name": ["+33612345678", ...]},
      "contacts": {"+33612345678": {"first_name": ..., "last_name": ..., "param1": ...,
                                    "lists": [...], "tags": [...]}},
-     "blacklist": ["+33..."], "behaviour": {...optional OctopushBehaviour fields...}}
+     "blacklist": ["+33..."], "refused_numbers": ["+33..."],
+     "behaviour": {...optional OctopushBehaviour fields...}}
 """
 
 from __future__ import annotations
@@ -112,6 +119,9 @@ class OctopushBehaviour:
     max_delete: int = 200
     missing_list: Literal["error", "create"] = "error"
     existing_list: Literal["error", "ok"] = "error"
+    #: a contact/create naming an invalid number: 400/117 for the whole call
+    #: (``refuse_call``), or 201 with that item ``"status": "skipped"`` (``skip_item``)
+    invalid_number: Literal["refuse_call", "skip_item"] = "refuse_call"
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> OctopushBehaviour:
@@ -185,6 +195,7 @@ class OctopushSimulator(Simulator):
         self.contacts: dict[str, Contact] = {}
         self.lists: dict[str, int] = {}  # name -> id
         self.blacklist: set[str] = set()
+        self.refused: set[str] = set()  # valid E.164 numbers this account treats as invalid
         self._next_list_id = 1
 
     def _add_list(self, name: str) -> int:
@@ -209,6 +220,7 @@ class OctopushSimulator(Simulator):
             for number in numbers:
                 self.contacts.setdefault(number, Contact()).lists.add(name)
         self.blacklist.update(data.get("blacklist", []))
+        self.refused.update(data.get("refused_numbers", []))
         return {"lists": len(self.lists), "contacts": len(self.contacts)}
 
     def dump_state(self) -> dict[str, Any]:
@@ -221,6 +233,7 @@ class OctopushSimulator(Simulator):
             "list_ids": dict(self.lists),
             "contacts": {number: c.to_dict() for number, c in self.contacts.items()},
             "blacklist": sorted(self.blacklist),
+            "refused_numbers": sorted(self.refused),
             "behaviour": dataclasses.asdict(self.behaviour),
         }
 
@@ -303,7 +316,7 @@ class OctopushSimulator(Simulator):
         remove_blacklisted = self._flag(body, "auto_remove_blacklisted_numbers")
         keep_existing = self._flag(body, "do_not_overwrite")
 
-        parsed: list[tuple[str, dict[str, Any]]] = []
+        parsed: list[tuple[str | None, dict[str, Any]]] = []
         invalid: list[str] = []
         for item in contacts:
             if not isinstance(item, dict):
@@ -313,11 +326,11 @@ class OctopushSimulator(Simulator):
                 if value is not None and not isinstance(value, str | int | float):
                     raise OctopushError(400, 901, f"{key} must be a string")
             number = normalise_number(item.get("phone_number"))
-            if number is None:
+            if number is None or number in self.refused:
                 invalid.append(str(item.get("phone_number")))
-            else:
-                parsed.append((number, item))
-        if invalid:
+                number = None
+            parsed.append((number, item))
+        if invalid and self.behaviour.invalid_number == "refuse_call":
             raise OctopushError(400, 117, f"Invalid phone number(s): {', '.join(invalid)}")
         if list_name is not None and list_name not in self.lists:
             if self.behaviour.missing_list == "error":
@@ -326,6 +339,10 @@ class OctopushSimulator(Simulator):
 
         items = []
         for number, item in parsed:
+            if number is None:  # skip_item: ignored, the rest of the request goes through
+                sent = item.get("phone_number")
+                items.append({"phone_number": sent, "email": None, "status": "skipped"})
+                continue
             status = self._upsert(number, item, list_name, tag, remove_blacklisted, keep_existing)
             items.append({"phone_number": number, "email": None, "status": status})
         return JSONResponse({"items": items}, status_code=201)

@@ -400,8 +400,16 @@ def record_outcomes(
     results = [r for r in results if r.row.token in held]
     _requeue(conn, [r for r in lost if r.outcome != "released"], now)
     if held:
+        # only the claims of the customers recorded here: a worker may hold some customers of
+        # one claim back for a later call (batch targets filling per-list calls)
+        pairs = sorted({(r.row.token, r.row.subject_id) for r in results})
         conn.execute(
-            delete(claims).where(claims.c.target == target, claims.c.token.in_(sorted(held)))
+            delete(claims).where(
+                claims.c.target == target,
+                claims.c.token == bindparam("b_token"),
+                claims.c.subject_id == bindparam("b_subject"),
+            ),
+            [{"b_token": t, "b_subject": s} for t, s in pairs],
         )
     if not results:
         return lost

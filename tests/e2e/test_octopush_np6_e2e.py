@@ -271,3 +271,44 @@ def test_e2e_small(sims: dict[str, ServedApp], tmp_path: Path) -> None:
 @pytest.mark.timeout(900)
 def test_e2e_10k_customers_20k_orders(sims: dict[str, ServedApp], tmp_path: Path) -> None:
     run_e2e(sims, tmp_path, 10_000, 20_000)
+
+
+def octopush_only(ch: str, octo: str, state: str, batch: int) -> SyncerConfig:
+    """The Octopush half of :func:`config` (``sms-<country>``: 8 lists) with ``batch``."""
+    full = config(ch, octo, "http://np6.invalid", state)
+    data = full.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    data["targets"] = {"octo": {**data["targets"]["octo"], "batch_size": batch}}
+    data["targets"]["octo"]["api_key"] = "sandbox-octopush-key"
+    data["pipelines"] = [p for p in data["pipelines"] if p["target"] == "octo"]
+    return SyncerConfig.model_validate(data)
+
+
+def test_e2e_octopush_calls_stay_full_over_8_lists(tmp_path: Path) -> None:
+    """The short form of the 10k budget: a claim spread over 8 lists (``sms-<country>``, the
+    generator's country spellings) must not make 8 partial calls; every ``contact/create`` but
+    the last of each list is full."""
+    batch = 50
+    ch_sim, octo_sim = ContacthubSimulator(), OctopushSimulator()
+    with ServedApp(ch_sim.asgi()) as ch, ServedApp(octo_sim.asgi()) as octo:
+        customers, _ = dataset(1_000, 1, seed=6)
+        httpx.post(
+            ch.url + "/_sandbox/load",
+            timeout=60,
+            json={"customers": customers, "events": [], "append_updates": True},
+        ).raise_for_status()
+        state = f"sqlite:///{tmp_path / 'state.db'}"
+        store = Store(state)
+        try:
+            sync(octopush_only(ch.url, octo.url, state, batch), store)
+        finally:
+            store.close()
+        got = httpx.get(octo.url + "/_sandbox/state", timeout=60).json()
+        calls = httpx.get(octo.url + "/_sandbox/requests", timeout=60).json()["counts"]
+    lists = {name: set(phones) for name, phones in got["lists"].items() if phones}
+    assert lists == expected_lists(customers)
+    assert len(lists) == 8, sorted(lists)
+    added = sum(len(p) for p in lists.values())
+    creates = calls.get("POST /v1/public/contact/create", 0)
+    assert creates <= -(-added // batch) + len(lists), (creates, added, calls)
+    # and each list exactly as few calls as its size needs
+    assert creates == sum(-(-len(p) // batch) for p in lists.values()), (creates, calls)

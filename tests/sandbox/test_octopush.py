@@ -133,6 +133,44 @@ def test_one_invalid_number_rejects_the_whole_request(client: httpx.Client, bad:
     assert state(client)["contacts"] == {}
 
 
+def test_invalid_number_skip_item_answers_per_item(
+    client: httpx.Client, served: tuple[OctopushSimulator, ServedApp]
+) -> None:
+    """``invalid_number=skip_item`` (set through the admin API): 201, the invalid item
+    answered "skipped" and not stored, the valid ones applied; a refused number counts as
+    invalid in both readings."""
+    client.post("/_sandbox/load", json={"refused_numbers": [FR2]}).raise_for_status()
+    refused = create(client, [{"phone_number": FR}, {"phone_number": FR2}])
+    assert (refused.status_code, refused.json()["code"]) == (400, 117)
+    assert FR2 in refused.json()["message"] and state(client)["contacts"] == {}
+    switched = client.put("/_sandbox/behaviour", json={"invalid_number": "skip_item"})
+    assert switched.json()["invalid_number"] == "skip_item"
+    try:
+        response = create(
+            client, [{"phone_number": FR}, {"phone_number": FR2}, {"phone_number": "+33123"}]
+        )
+        assert response.status_code == 201
+        assert [(i["phone_number"], i["status"]) for i in response.json()["items"]] == [
+            (FR, "added"),
+            (FR2, "skipped"),
+            ("+33123", "skipped"),
+        ]
+        assert list(state(client)["contacts"]) == [FR]
+    finally:
+        served[0].behaviour = OctopushBehaviour()
+    assert client.get("/_sandbox/behaviour").json()["invalid_number"] == "refuse_call"
+
+
+def test_invalid_number_switch_from_the_command_line() -> None:
+    from syncer.cli.sandbox_cmd import apply_behaviours
+
+    sims: dict[str, Any] = {"octopush": OctopushSimulator()}
+    apply_behaviours(sims, ["octopush.invalid_number=skip_item"])
+    assert sims["octopush"].behaviour.invalid_number == "skip_item"
+    with pytest.raises(ValueError, match="takes refuse_call or skip_item"):
+        apply_behaviours(sims, ["octopush.invalid_number=drop"])
+
+
 def test_create_limits_and_validation(client: httpx.Client, sim: OctopushSimulator) -> None:
     sim.behaviour.max_contacts_per_create = 2
     too_many = create(client, [{"phone_number": n} for n in (FR, FR2, IT)])

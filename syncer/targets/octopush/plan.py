@@ -19,10 +19,13 @@ its answer never came (lost response, process killed): syncer then has no confir
 the customer (another phone, another list) would add the new number and leave the old one in
 the list for good. So the identity of an add, ``"<phone> <list>"`` (:func:`identity_key`), is
 kept in the id map (noted by the engine before the call through ``OctopushTarget.identity``,
-and returned with a retry): while ``known.target_id`` is None, ``known.target_key`` is that
-unconfirmed add (:func:`unconfirmed_add`). A re-send treats it as what the customer may be in:
-the old number leaves the old list (and this change's list) when the phone changed, and the
-old list when only the list changed; a ``leave``/``delete`` removes it too. Octopush has no
+and returned with a retry). A confirmed contact's ``target_key`` is a bare phone; a key of
+the form ``"<phone> <list>"`` is an unconfirmed add (:func:`unconfirmed_add`), whether the
+contact is new (``known.target_id`` None) or already known (a known contact's add into
+another list, or under another phone, whose answer was lost: the engine keeps the key next to
+the id). A re-send treats it as what the customer may be in, on top of the memberships: the
+add's number leaves the add's list (and this change's list) unless that is where this change
+puts it; a ``leave``/``delete`` removes it too. Octopush has no
 read call (DIGEST 3.5), so the removal is blind; removing a number that is not in the list is
 a no-op (204). Decision: the old number only *leaves the lists*; it is never deleted from the
 account, because ``contact/create`` is an upsert and syncer cannot know whether that number
@@ -122,12 +125,13 @@ def _phone_of(key: str | None) -> str | None:
 
 def unconfirmed_add(known: Known) -> tuple[str, str | None] | None:
     """``(phone, list or None)`` of an add that may have reached Octopush unconfirmed: the
-    id map holds a key but no contact id (see the module docstring); else None."""
-    if known.target_id is not None or not known.target_key:
+    id map holds an add's identity key, or a key but no contact id (see the module
+    docstring); else None."""
+    if not known.target_key:
         return None
     phone, _, list_name = known.target_key.partition(" ")
-    if not phone:
-        return None
+    if not phone or (known.target_id is not None and not list_name):
+        return None  # a confirmed contact: its key is its phone
     return phone, list_name or None
 
 
@@ -136,18 +140,19 @@ def _old_key(change: Change) -> str | None:
     return known.member_keys.get(change.pipeline) or _phone_of(known.target_key)
 
 
-def _old_lists(change: Change, current: str | None) -> frozenset[str]:
-    """This pipeline's lists before the change, plus those an unconfirmed add may have
-    joined (its list, and ``current``, this change's list, in case the add was this
-    pipeline's while the id map kept another pipeline's identity)."""
-    lists = set(change.known.memberships.get(change.pipeline, frozenset()))
+def _may_be_in(change: Change, key: str | None, current: str | None) -> set[tuple[str, str]]:
+    """``(phone, list)`` pairs the customer may be in for this pipeline: its lists before the
+    change under ``key``, plus those an unconfirmed add may have joined under the add's phone
+    (its list, and ``current``, this change's list, in case the add was this pipeline's while
+    the id map kept another pipeline's identity)."""
+    pairs: set[tuple[str, str]] = set()
+    if key:
+        pairs |= {(key, n) for n in change.known.memberships.get(change.pipeline, frozenset())}
     earlier = unconfirmed_add(change.known)
     if earlier is not None:
-        if earlier[1]:
-            lists.add(earlier[1])
-        if current:
-            lists.add(current)
-    return frozenset(lists)
+        phone, list_name = earlier
+        pairs |= {(phone, n) for n in (list_name, current) if n}
+    return pairs
 
 
 def _shared(known: Known, pipeline: str, list_name: str, phone: str) -> bool:
@@ -160,10 +165,10 @@ def _shared(known: Known, pipeline: str, list_name: str, phone: str) -> bool:
     return False
 
 
-def _leaves(change: Change, phone: str, lists: frozenset[str]) -> list[Leave]:
+def _leaves(change: Change, pairs: set[tuple[str, str]]) -> list[Leave]:
     return [
         Leave(phone, name)
-        for name in sorted(lists)
+        for phone, name in sorted(pairs)
         if not _shared(change.known, change.pipeline, name, phone)
     ]
 
@@ -206,12 +211,7 @@ def _plan_upsert(change: Change) -> ChangePlan:
             f"tag: {record.tag!r} has {len(record.tag)} characters, Octopush allows {MAX_TAG}",
         )
         return plan
-    old_key = _old_key(change)
-    old_lists = _old_lists(change, name)
-    if old_key and old_key != phone:
-        plan.leaves = _leaves(change, old_key, old_lists)
-    else:
-        plan.leaves = _leaves(change, phone, old_lists - {name})
+    plan.leaves = _leaves(change, _may_be_in(change, _old_key(change), name) - {(phone, name)})
     plan.joins = [Join(phone, name, record.tag or None, _contact(phone, record.fields))]
     plan.key = phone
     plan.memberships = frozenset({name})
@@ -224,12 +224,11 @@ def _plan_leave(change: Change, detail: str) -> ChangePlan:
     key = _old_key(change)
     if key is None and record is not None:
         key = normalise_phone(record.fields.get("phone_number"))
-    lists = _old_lists(change, record.list_name if record is not None else None)
-    if not lists and record is not None and record.list_name:
-        lists = frozenset({record.list_name})
+    pairs = _may_be_in(change, key, record.list_name if record is not None else None)
+    if not pairs and key is not None and record is not None and record.list_name:
+        pairs = {(key, record.list_name)}
     plan.key = key
-    if key is not None:
-        plan.leaves = _leaves(change, key, lists)
+    plan.leaves = _leaves(change, pairs)
     return plan
 
 
@@ -243,7 +242,10 @@ def plan_change(change: Change) -> ChangePlan:
         return _plan_leave(change, "left")
     if change.on_delete == "delete":
         plan = _plan_leave(change, "deleted")
-        plan.leaves = [Leave(plan.key, None)] if plan.key else []
+        # the contact leaves the account; another number an unconfirmed add used only
+        # leaves the lists (see the module docstring)
+        others = [leave for leave in plan.leaves if leave.phone != plan.key]
+        plan.leaves = ([Leave(plan.key, None)] if plan.key else []) + others
         plan.forget = True
         return plan
     if change.on_delete == "ignore":

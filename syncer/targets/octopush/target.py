@@ -8,7 +8,8 @@ One :meth:`OctopushTarget.apply` call:
 3. makes sure every list joined exists (``contact-list/create`` once per list, under
    ``ctx.kv_lock``, remembered in ``ctx.kv``);
 4. sends the joins grouped by (list, tag), ``batch_size`` contacts per ``contact/create``, and
-   reads each contact's ``status`` (added, updated, skipped).
+   reads each contact's ``status``: ``added``/``updated`` are done, any other (``skipped``)
+   was not applied although the call answered 201: that change is dead with the status.
 
 A call Octopush rejects as a whole (a 4xx other than auth/429) is split in halves until the bad
 contacts are isolated: they go dead with Octopush's message, the rest succeed. Calls for n adds
@@ -105,6 +106,16 @@ class OctopushTarget:
         if change.action != "upsert":
             return None
         return _join_key(plan_change(change))
+
+    def batch_key(self, change: Change) -> str | None:
+        """The call ``change``'s add goes into: its list and tag (``contact/create`` carries
+        one of each), or None when it adds nothing. The engine fills each key's calls to
+        ``batch_size`` across claims (see :mod:`syncer.engine.listfill`)."""
+        plan = plan_change(change)
+        if plan.final is not None or not plan.joins:
+            return None
+        join = plan.joins[0]
+        return f"{join.list_name}\n{join.tag or ''}"
 
     # -- apply -------------------------------------------------------------------------------
     def apply(self, changes: Sequence[Change], ctx: TargetContext) -> list[Outcome]:
@@ -261,7 +272,23 @@ class OctopushTarget:
             return self._create(list_name, tag, items[:half], ctx, relisted) + self._create(
                 list_name, tag, items[half:], ctx, relisted
             )
-        return [by_phone.get(join.phone, "updated") for join, _ in items]
+        return [_item_result(join, by_phone.get(join.phone, "updated")) for join, _ in items]
+
+
+APPLIED = ("added", "updated")  # per-item statuses that mean the contact is in the list
+
+
+def _item_result(join: Join, status: str) -> str | _Failure:
+    """One item of a 201: ``added``/``updated`` applied it; anything else did not. syncer never
+    sends ``do_not_overwrite``, so ``skipped`` means Octopush ignored the contact (a number it
+    refused, a blacklisted one): dead with that reason. An item missing from the answer is
+    taken as applied (the API may answer 2xx with no items, DIGEST 3.3)."""
+    if status in APPLIED:
+        return status
+    return _Failure(
+        "dead",
+        f"Octopush did not add {join.phone} to {join.list_name!r}: item status {status!r}",
+    )
 
 
 def _join_key(plan: ChangePlan) -> str | None:
