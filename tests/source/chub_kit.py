@@ -88,6 +88,7 @@ def write_config(
         f"""\
         version: 1
         state: {{url: "{state_url}"}}
+        metrics: {{address: "127.0.0.1:0"}}
         source:
           type: contacthub
           base_url: {ch_url}/hub/v1
