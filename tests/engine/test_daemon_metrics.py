@@ -26,8 +26,7 @@ def test_metrics_and_health_during_a_real_run(tmp_path: Path) -> None:
     port = free_port()
     with served_contacthub() as (sim, served):
         sim.load({"generate": {"customers": 300, "events": 0, "seed": 5}, "append_updates": True})
-        cfg = write_config(tmp_path, served.url, url)
-        cfg.write_text(cfg.read_text() + f'metrics: {{address: "127.0.0.1:{port}"}}\n')
+        cfg = write_config(tmp_path, served.url, url, metrics_address=f"127.0.0.1:{port}")
         proc = start(cfg, "run")
         try:
             wait_for(lambda: offset(url) > 0)

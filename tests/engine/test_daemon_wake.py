@@ -95,7 +95,6 @@ def test_a_change_is_delivered_by_the_poll_that_read_it_not_by_the_next_tick(
         path = write_config(
             tmp_path, served.url, url, pipelines=PIPELINES, nrs_url=nrs_a + "/api/rest"
         )
-        path.write_text(path.read_text() + 'metrics: {address: "127.0.0.1:0"}\n')
         store = Store(url)
         daemon = Daemon(config(path), store, source(served), deliver_interval=TICK)
         calls = Calls(daemon.deliverer.run_target_once)
@@ -182,7 +181,6 @@ def fake_daemon(tmp_path: Path, deliverer: FakeDeliverer) -> Iterator[Daemon]:
     url = f"sqlite:///{tmp_path / 'state.db'}"
     with served_contacthub() as (_sim, served):  # an empty stream: ingest wakes nobody
         path = write_config(tmp_path, served.url, url, pipelines=PIPELINES)
-        path.write_text(path.read_text() + 'metrics: {address: "127.0.0.1:0"}\n')
         store = Store(url)
         try:
             daemon = Daemon(

@@ -83,12 +83,13 @@ def write_config(
     page_size: int = 500,
     poll_interval: str = "1s",
     nrs_url: str = "http://127.0.0.1:9/api/rest",
+    metrics_address: str = "127.0.0.1:0",  # a free port: two daemons on one host
 ) -> Path:
     body = textwrap.dedent(
         f"""\
         version: 1
         state: {{url: "{state_url}"}}
-        metrics: {{address: "127.0.0.1:0"}}
+        metrics: {{address: "{metrics_address}"}}
         source:
           type: contacthub
           base_url: {ch_url}/hub/v1
