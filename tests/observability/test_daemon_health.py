@@ -44,7 +44,7 @@ def closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_until(check: Callable[[], T | None], timeout: float = 20.0) -> T:
+def wait_until(check: Callable[[], T | None], timeout: float = 90.0) -> T:  # a hang guard
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = check()
