@@ -84,13 +84,31 @@ def add_basic_auth_secret(username: str, password: str) -> None:
     redactor.add([base64.b64encode(f"{username}:{password}".encode()).decode()])
 
 
+class _CurrentStderr:
+    """Whatever ``sys.stderr`` is when a line is written, not when logging was set up: a
+    redirected or replaced stderr (a test runner's capture, a daemon thread started later)
+    never leaves logging holding a closed file."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        try:
+            return sys.stderr.isatty()
+        except ValueError:  # closed
+            return False
+
+
 _state: dict[str, Any] = {"level": None, "json": None, "stream": None}
 
 
 def configure(level: str = "info", *, json: bool | None = None, stream: Any = None) -> None:
     """Set up structlog once per process; ``json=None``: readable lines (see the module
     docstring; :func:`prefer_json` may switch a service to JSON)."""
-    stream = stream or sys.stderr
+    stream = stream or _CurrentStderr()
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
         raise ValueError(f"unknown log level {level!r}; use debug, info, warning or error")

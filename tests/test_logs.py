@@ -38,3 +38,18 @@ def test_debug_lines_are_filtered_at_info_level() -> None:
     logs.configure("info", json=True, stream=out)
     structlog.get_logger().debug("hidden")
     assert out.getvalue() == ""
+
+
+def test_logging_follows_stderr_after_the_one_it_started_with_is_closed(monkeypatch) -> None:
+    # The CI failure: logging set up under one stderr (a test's capture), that stderr closed,
+    # then a daemon's prefer_json() read isatty() from the closed file and its thread died.
+    first = io.StringIO()
+    monkeypatch.setattr("sys.stderr", first)
+    logs.configure("info")
+    first.close()
+    second = io.StringIO()
+    monkeypatch.setattr("sys.stderr", second)
+    logs.prefer_json()
+    structlog.get_logger().info("after the switch", n=1)
+    record = json.loads(second.getvalue().strip())
+    assert record["event"] == "after the switch" and record["n"] == 1
