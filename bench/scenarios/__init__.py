@@ -8,9 +8,11 @@ from . import (
     change_latency,
     ingest,
     np6_imports,
+    nrs_backfill,
     nrs_latency,
     nrs_ratelimit,
     octopush_batching,
+    octopush_lists,
     steady_state,
 )
 
@@ -18,8 +20,10 @@ SCENARIOS: list[Scenario] = [
     ingest.SCENARIO,
     nrs_latency.SCENARIO,
     nrs_ratelimit.SCENARIO,
+    nrs_backfill.SCENARIO,
     steady_state.SCENARIO,
     octopush_batching.SCENARIO,
+    octopush_lists.SCENARIO,
     np6_imports.SCENARIO,
     backfill_memory.SCENARIO,
     change_latency.SCENARIO,
