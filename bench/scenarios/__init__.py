@@ -9,9 +9,11 @@ from . import (
     console_pages,
     ingest,
     np6_imports,
+    nrs_backfill,
     nrs_latency,
     nrs_ratelimit,
     octopush_batching,
+    octopush_lists,
     steady_state,
 )
 
@@ -19,8 +21,10 @@ SCENARIOS: list[Scenario] = [
     ingest.SCENARIO,
     nrs_latency.SCENARIO,
     nrs_ratelimit.SCENARIO,
+    nrs_backfill.SCENARIO,
     steady_state.SCENARIO,
     octopush_batching.SCENARIO,
+    octopush_lists.SCENARIO,
     np6_imports.SCENARIO,
     backfill_memory.SCENARIO,
     change_latency.SCENARIO,

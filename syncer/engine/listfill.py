@@ -31,19 +31,28 @@ BatchKey = Callable[[Change], str | None]
 
 
 def split_full(
-    planned: Sequence[Planned], key_of: BatchKey, size: int
+    planned: Sequence[Planned],
+    key_of: BatchKey,
+    size: int,
+    cache: dict[int, str | None] | None = None,
 ) -> tuple[list[Planned], list[Planned], bool]:
     """``(send now, hold back, whether any list has a whole call)``: per key, the customers of
     whole calls go now and the remainder is held; rows with nothing to send, and customers
-    whose first change has no key, go now."""
+    whose first change has no key, go now. ``cache`` keeps each row's key by row id (a held
+    row is split again with every claim; its key, a phone parse away, is computed once)."""
+    cache = {} if cache is None else cache
     customers: dict[str, list[Planned]] = {}
     for p in planned:
         customers.setdefault(p.subject_id, []).append(p)
     by_key: dict[str, list[str]] = {}
     send: list[Planned] = []
     for subject, rows in customers.items():
-        first = next((p.change for p in rows if p.change is not None), None)
-        key = key_of(first) if first is not None else None
+        first = next((p for p in rows if p.change is not None), None)
+        key = None
+        if first is not None and first.change is not None:
+            if first.row.id not in cache:
+                cache[first.row.id] = key_of(first.change)
+            key = cache[first.row.id]
         if key is None:
             send.extend(rows)
         else:

@@ -100,6 +100,7 @@ class TargetWorker:
         self._commits = 0
         # rows claimed but held back for a fuller per-list call (see .listfill)
         self._held: list[Planned] = []
+        self._held_keys: dict[int, str | None] = {}  # their batch keys, by row id
 
     # -- the loop ----------------------------------------------------------------------------
     def drain(
@@ -125,6 +126,7 @@ class TargetWorker:
         finally:
             self.problems.flush(self.log)
             self._held = []  # left claimed only after a crash: taken over like any claim
+            self._held_keys = {}
             renewing.set()
             renewer.join()
             with self._tokens_guard:  # claims of batches never recorded (a crash): let expire
@@ -274,14 +276,17 @@ class TargetWorker:
         each list's whole calls; the rest waits in ``self._held`` (see :mod:`.listfill`)."""
         size = max(1, int(getattr(self.target, "batch_size", limit)))
         while full:  # more rows are due: a list's partial call may still fill up
-            send, hold, whole = split_full(planned, key_of, size)
+            send, hold, whole = split_full(planned, key_of, size, self._held_keys)
             if whole:
                 self._held = hold
+                ids = {p.row.id for p in hold}
+                self._held_keys = {i: k for i, k in self._held_keys.items() if i in ids}
                 return send
             if len(planned) >= HOLD_CALLS * size:
                 break  # too many lists to fill one: send what there is
             more, full = self._claim_planned(limit, now, stats)
             planned += more
+        self._held_keys = {}  # everything goes now
         return planned
 
     def _claim_planned(

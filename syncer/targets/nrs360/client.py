@@ -91,6 +91,14 @@ class Nrs360Client:
                 return min(ids)
         return None
 
+    def contacts_page(self, page: int) -> tuple[list[dict[str, Any]], int]:
+        """One page of the account's contacts (1,000, the documented maximum), and how many
+        pages there are (``meta.pagination.total_pages``)."""
+        answer = self._call("GET", "/contacts", params={"limit": PAGE_LIMIT, "page": page}) or {}
+        pagination = (answer.get("meta") or {}).get("pagination") or {}
+        data = answer.get("data") or []
+        return [c for c in data if isinstance(c, dict)], int(pagination.get("total_pages") or 1)
+
     def create_contact(self, body: dict[str, Any]) -> int:
         return int(self._call("POST", "/contacts", json=body)["data"]["id"])
 

@@ -4,7 +4,10 @@
   create it again); otherwise, when the change may have been sent before (``resent``), look
   the contact up by email, then phone, and ``PUT`` it; else ``POST``, and if 360NRS answers
   that the email/phone is taken, look it up and ``PUT``. A re-send never creates a second
-  contact.
+  contact. With ``lookup_before_create`` (the default) a new contact is looked up first;
+  once a run meets many of them the account is listed instead (:mod:`.index`): a backfill
+  then costs one call per contact, ``PUT`` for those the listing showed, ``POST`` for the
+  others.
 * groups: a contact's ``groupsIds`` are the union of every pipeline's groups for that customer
   on this account (this change's record plus what the other pipelines last delivered).
 * leave: ``PUT`` with the other pipelines' groups. 360NRS requires at least one group on every
@@ -27,6 +30,7 @@ from ..base import Change, FlushPolicy, Outcome, TargetContext
 from ..phones import InvalidPhone
 from .client import ApiFailure, Nrs360Client
 from .groups import GroupResolver
+from .index import ContactIndex
 from .payload import contact_body, identity_body, key_of
 
 TAKEN = "has already been taken"
@@ -43,6 +47,8 @@ class Nrs360Target:
         self.groups = GroupResolver(client)
         #: look up before every create, not only on re-sends (slower: two calls per new contact)
         self.lookup_first = lookup_first
+        #: the account's contacts as last listed (lookups of new contacts, answered locally)
+        self.index = ContactIndex(client.contacts_page)
 
     def flush_policy(self) -> FlushPolicy | None:
         return None
@@ -136,10 +142,43 @@ class Nrs360Target:
         if contact_id is not None:
             try:
                 self.client.update_contact(contact_id, body)
+                self.index.written(body, contact_id)
                 return contact_id, "updated"
             except ApiFailure as failure:
                 if failure.action is not Action.NOT_FOUND:
                     raise
+                self.index.deleted(contact_id)
+        if not self.lookup_first or change.resent or contact_id is not None:
+            written, detail = self._write_looked_up(change, body, contact_id)
+            self.index.written(body, written)
+            return written, detail
+        answered, found = self.index.lookup(body)  # reserves its e-mail/phone until finish
+        result: tuple[int | str, str] | None = None
+        try:
+            if not answered:  # the account is not listed (yet): look it up
+                result = self._write_looked_up(change, body, None)
+            elif found is not None and self._put_listed(found, body):
+                result = found, "updated"
+            else:  # the listing did not show it: create without a lookup
+                result = self._create(body)
+            return result
+        finally:
+            self.index.finish(body, result[0] if result is not None else None)
+
+    def _put_listed(self, contact_id: int, body: dict[str, Any]) -> bool:
+        """``PUT`` a contact the listing showed; False when it is gone since (404)."""
+        try:
+            self.client.update_contact(contact_id, body)
+        except ApiFailure as failure:
+            if failure.action is not Action.NOT_FOUND:
+                raise
+            self.index.deleted(contact_id)
+            return False
+        return True
+
+    def _write_looked_up(
+        self, change: Change, body: dict[str, Any], contact_id: int | str | None
+    ) -> tuple[int | str, str]:
         if change.resent or self.lookup_first or contact_id is not None:
             found = self._find(body)
             earlier = identity_body(change.known.target_key)  # what an earlier try sent
@@ -148,6 +187,10 @@ class Nrs360Target:
             if found is not None:
                 self.client.update_contact(found, body)
                 return found, "updated"
+        return self._create(body)
+
+    def _create(self, body: dict[str, Any]) -> tuple[int | str, str]:
+        """``POST``; when 360NRS says the e-mail/phone is taken, find that contact and ``PUT``."""
         try:
             return self.client.create_contact(body), "created"
         except ApiFailure as failure:
@@ -184,6 +227,7 @@ class Nrs360Target:
         remaining = known.other_pipelines_names(change.pipeline)
         if not remaining:  # 360NRS cannot hold a contact in no group through its API
             self.client.delete_contact(contact_id)
+            self.index.deleted(contact_id)
             return Outcome.done(change, "left", memberships=frozenset(), forget=True)
         body = {**self._identity(change), "groupsIds": self.groups.ids(remaining, ctx)}
         try:
@@ -211,4 +255,5 @@ class Nrs360Target:
             contact_id = self._find(ident)
         if contact_id is not None:
             self.client.delete_contact(contact_id)
+            self.index.deleted(contact_id)
         return Outcome.done(change, "deleted", memberships=frozenset(), forget=True)
