@@ -27,8 +27,11 @@ lint: $(VENV)/.installed-dev
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy syncer
 
+# Two workers (tests mostly wait on sockets and subprocesses), one test file per worker at a
+# time; the tests that restart the shared PostgreSQL server run alone afterwards.
+PYTEST_WORKERS ?= 2
 unit: $(VENV)/.installed-dev
-	tools/with-postgres.sh $(BIN)/pytest -q
+	tools/with-postgres.sh sh -c '$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile -m "not slow and not serial" && $(BIN)/pytest -q -m "serial and not slow"'
 
 test: lint typecheck unit
 

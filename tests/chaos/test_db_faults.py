@@ -238,6 +238,7 @@ def restartable_pg_url() -> Iterator[str]:
 
 
 @pytest.mark.postgres
+@pytest.mark.serial
 def test_postgresql_stopped_and_restarted_syncer_backs_off_and_continues(
     tmp_path: Path, restartable_pg_url: str
 ) -> None:
