@@ -11,7 +11,10 @@ page, or customers fetched for events) and, inside the caller's transaction:
   it matched before and does not now, coalesced into the open (pending/failed) row of that
   (pipeline, customer) when there is one;
 * a deleted customer goes to ``suppression`` and gets ``delete`` rows in the pipelines that
-  select it (``on_delete: ignore`` pipelines get none, and their unsent rows are dropped);
+  select it, have an open row for it, and in every pipeline (customer or event) whose target
+  holds it by the state (an ``id_map`` row, a membership, a row in flight): a customer who
+  left a pipeline is still on the target's account, and one an event pipeline wrote was never
+  "selected". ``on_delete: ignore`` pipelines get none, and their unsent rows are dropped;
 * an event not seen before (by id) gets one ``upsert`` row per event pipeline accepting it
   (evaluated with its ``customer``); events never coalesce.
 
@@ -137,6 +140,7 @@ class Applier:
     """Applies batches of :class:`Incoming` documents; stateless between batches."""
 
     def __init__(self, rules: Sequence[Rule]) -> None:
+        self.rules = list(rules)
         self.customer_rules = [r for r in rules if r.entity == "customer"]
         self.event_rules = [r for r in rules if r.entity == "event"]
 
@@ -188,6 +192,12 @@ class _Batch:
         self.known_events = set(ops.entity_versions(conn, "event", events))
         self.suppressed = ops.suppressed(conn, customers | event_customers)
         self.open = ops.open_customer_deliveries(conn, customers)
+        deleting = {
+            i.entity_id for i in items if i.entity_type == "customer" and i.operation == "DELETE"
+        } - self.suppressed
+        opted_in = {r.target for r in applier.rules if r.on_delete != "ignore"}
+        # customer -> targets syncer wrote it to (only asked for the deletes of this batch)
+        self.held = ops.targets_holding(conn, opted_in, deleting) if opted_in else {}
         self.stored_docs: dict[str, str] = {}
         if applier.event_rules_needing_customer:
             # every event's customer, also those this batch updates: an event that comes
@@ -255,14 +265,17 @@ class _Batch:
             self.entity_rows[("customer", cid)] = self._entity_row(item, None, deleted=True)
         was_selected = self.selected.get(cid, set())
         self.selected[cid] = set()
-        for rule in self.a.customer_rules:
+        held = self.held.get(cid, set())
+        for rule in self.a.rules:  # customer and event pipelines
             key = (rule.name, cid)
             selected = rule.name in was_selected or key in self.open or key in self.final
             if rule.on_delete == "ignore":
                 self.final.pop(key, None)
                 if key in self.open:
                     self.cancel.add(self.open[key])
-            elif selected:
+            elif selected or rule.target in held:
+                # the target holds the customer whatever selects it now: a leave keeps the
+                # contact (Octopush, 360NRS contacts syncer did not create), events made it
                 self.final[key] = "delete"
 
     # -- events ---------------------------------------------------------------------------
@@ -384,7 +397,7 @@ class _Batch:
                 and now_selected != self.selected_before.get(cid, frozenset())
             ],
         )
-        by_name = {r.name: r for r in self.a.customer_rules}
+        by_name = {r.name: r for r in self.a.rules}
         inserts: list[tuple[Any, ...]] = []
         reopen: list[tuple[int, str]] = []
         for (pipeline, cid), action in self.final.items():

@@ -192,6 +192,37 @@ def open_customer_deliveries(conn: Connection, ids: Collection[str]) -> dict[tup
     return out
 
 
+def targets_holding(
+    conn: Connection, targets: Collection[str], ids: Collection[str]
+) -> dict[str, set[str]]:
+    """``customer id -> targets`` syncer wrote the customer to, as the state remembers it: an
+    ``id_map`` row (also one noted before a create whose answer never came) or a membership,
+    or a row of the customer in flight there now (its write may land after the delete).
+    Asked only for customers deleted in a page (rare), by primary-key prefix per target."""
+    held: dict[str, set[str]] = {}
+    if not ids:
+        return held
+    flying = _select_in(
+        conn,
+        "SELECT DISTINCT subject_id, target FROM deliveries WHERE state = ? AND subject_id",
+        ids,
+        "in_flight",
+    )
+    for cid, target in flying:
+        held.setdefault(cid, set()).add(target)
+    for target in sorted(targets):
+        for table in ("id_map", "memberships"):
+            rows = _select_in(
+                conn,
+                f"SELECT DISTINCT entity_id FROM {table} WHERE target = ? AND entity_id",
+                ids,
+                target,
+            )
+            for (cid,) in rows:
+                held.setdefault(cid, set()).add(target)
+    return held
+
+
 # -- writes ---------------------------------------------------------------------------------
 def insert_inbox(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
     """Rows in :data:`INBOX_COLUMNS` order."""
