@@ -11,10 +11,11 @@ page, or customers fetched for events) and, inside the caller's transaction:
   it matched before and does not now, coalesced into the open (pending/failed) row of that
   (pipeline, customer) when there is one;
 * a deleted customer goes to ``suppression`` and gets ``delete`` rows in the pipelines that
-  select it, have an open row for it, and in every pipeline (customer or event) whose target
-  holds it by the state (an ``id_map`` row, a membership, a row in flight): a customer who
-  left a pipeline is still on the target's account, and one an event pipeline wrote was never
-  "selected". ``on_delete: ignore`` pipelines get none, and their unsent rows are dropped;
+  select it, have an open row or a membership for it; a target that still holds it by the
+  state (an ``id_map`` row, a row in flight) but that no such pipeline covers gets a delete
+  from each of its pipelines (customer or event): a customer who left a pipeline is still on
+  the target's account, and one an event pipeline wrote was never "selected".
+  ``on_delete: ignore`` pipelines get none, and their unsent rows are dropped;
 * an event not seen before (by id) gets one ``upsert`` row per event pipeline accepting it
   (evaluated with its ``customer``); events never coalesce.
 
@@ -265,18 +266,29 @@ class _Batch:
             self.entity_rows[("customer", cid)] = self._entity_row(item, None, deleted=True)
         was_selected = self.selected.get(cid, set())
         self.selected[cid] = set()
-        held = self.held.get(cid, set())
+        held = self.held.get(cid, {})
+        covered: set[str] = set()  # targets that get a delete from a pipeline holding them
         for rule in self.a.rules:  # customer and event pipelines
             key = (rule.name, cid)
-            selected = rule.name in was_selected or key in self.open or key in self.final
+            selected = (
+                rule.name in was_selected
+                or key in self.open
+                or key in self.final
+                or rule.name in held.get(rule.target, ())
+            )
             if rule.on_delete == "ignore":
                 self.final.pop(key, None)
                 if key in self.open:
                     self.cancel.add(self.open[key])
-            elif selected or rule.target in held:
-                # the target holds the customer whatever selects it now: a leave keeps the
-                # contact (Octopush, 360NRS contacts syncer did not create), events made it
+            elif selected:
                 self.final[key] = "delete"
+                covered.add(rule.target)
+        for rule in self.a.rules:
+            # a target holding the customer that no pipeline selects or holds it in any more
+            # (a leave keeps the contact: Octopush, 360NRS contacts syncer did not create; an
+            # event pipeline's write is never "selected"): every pipeline opting in goes
+            if rule.on_delete != "ignore" and rule.target in held and rule.target not in covered:
+                self.final[(rule.name, cid)] = "delete"
 
     # -- events ---------------------------------------------------------------------------
     def _event(self, item: Incoming) -> None:
