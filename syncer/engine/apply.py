@@ -11,7 +11,11 @@ page, or customers fetched for events) and, inside the caller's transaction:
   it matched before and does not now, coalesced into the open (pending/failed) row of that
   (pipeline, customer) when there is one;
 * a deleted customer goes to ``suppression`` and gets ``delete`` rows in the pipelines that
-  select it (``on_delete: ignore`` pipelines get none, and their unsent rows are dropped);
+  select it, have an open row or a membership for it; a target that still holds it by the
+  state (an ``id_map`` row, a row in flight) but that no such pipeline covers gets a delete
+  from each of its pipelines (customer or event): a customer who left a pipeline is still on
+  the target's account, and one an event pipeline wrote was never "selected".
+  ``on_delete: ignore`` pipelines get none, and their unsent rows are dropped;
 * an event not seen before (by id) gets one ``upsert`` row per event pipeline accepting it
   (evaluated with its ``customer``); events never coalesce.
 
@@ -137,6 +141,7 @@ class Applier:
     """Applies batches of :class:`Incoming` documents; stateless between batches."""
 
     def __init__(self, rules: Sequence[Rule]) -> None:
+        self.rules = list(rules)
         self.customer_rules = [r for r in rules if r.entity == "customer"]
         self.event_rules = [r for r in rules if r.entity == "event"]
 
@@ -188,6 +193,12 @@ class _Batch:
         self.known_events = set(ops.entity_versions(conn, "event", events))
         self.suppressed = ops.suppressed(conn, customers | event_customers)
         self.open = ops.open_customer_deliveries(conn, customers)
+        deleting = {
+            i.entity_id for i in items if i.entity_type == "customer" and i.operation == "DELETE"
+        } - self.suppressed
+        opted_in = {r.target for r in applier.rules if r.on_delete != "ignore"}
+        # customer -> targets syncer wrote it to (only asked for the deletes of this batch)
+        self.held = ops.targets_holding(conn, opted_in, deleting) if opted_in else {}
         self.stored_docs: dict[str, str] = {}
         if applier.event_rules_needing_customer:
             # every event's customer, also those this batch updates: an event that comes
@@ -255,15 +266,29 @@ class _Batch:
             self.entity_rows[("customer", cid)] = self._entity_row(item, None, deleted=True)
         was_selected = self.selected.get(cid, set())
         self.selected[cid] = set()
-        for rule in self.a.customer_rules:
+        held = self.held.get(cid, {})
+        covered: set[str] = set()  # targets that get a delete from a pipeline holding them
+        for rule in self.a.rules:  # customer and event pipelines
             key = (rule.name, cid)
-            selected = rule.name in was_selected or key in self.open or key in self.final
+            selected = (
+                rule.name in was_selected
+                or key in self.open
+                or key in self.final
+                or rule.name in held.get(rule.target, ())
+            )
             if rule.on_delete == "ignore":
                 self.final.pop(key, None)
                 if key in self.open:
                     self.cancel.add(self.open[key])
             elif selected:
                 self.final[key] = "delete"
+                covered.add(rule.target)
+        for rule in self.a.rules:
+            # a target holding the customer that no pipeline selects or holds it in any more
+            # (a leave keeps the contact: Octopush, 360NRS contacts syncer did not create; an
+            # event pipeline's write is never "selected"): every pipeline opting in goes
+            if rule.on_delete != "ignore" and rule.target in held and rule.target not in covered:
+                self.final[(rule.name, cid)] = "delete"
 
     # -- events ---------------------------------------------------------------------------
     def _event(self, item: Incoming) -> None:
@@ -384,7 +409,7 @@ class _Batch:
                 and now_selected != self.selected_before.get(cid, frozenset())
             ],
         )
-        by_name = {r.name: r for r in self.a.customer_rules}
+        by_name = {r.name: r for r in self.a.rules}
         inserts: list[tuple[Any, ...]] = []
         reopen: list[tuple[int, str]] = []
         for (pipeline, cid), action in self.final.items():

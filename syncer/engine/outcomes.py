@@ -143,6 +143,7 @@ def to_result(
             p.subject_id,
             error=error,
             maybe_written=maybe,
+            origin=out.origin if maybe else None,
             **kept,
         )
     delay = backoff_delay(spent, policy.backoff_base, policy.backoff_max, policy.rng)
@@ -155,6 +156,7 @@ def to_result(
         due_at=now + delay,
         error=error,
         maybe_written=maybe,
+        origin=out.origin if maybe else None,
         **kept,
     )
 
@@ -197,6 +199,7 @@ def _done(p: Planned, out: Outcome) -> RowResult:
         memberships=out.memberships,
         member_key=out.member_key,
         spend_attempt=False,
+        origin=out.origin,
     )
 
 
@@ -213,4 +216,10 @@ def known_after(known: Known, pipeline: str, out: Outcome) -> Known:
         names[pipeline] = out.memberships
         if out.member_key is not None:
             keys[pipeline] = out.member_key
-    return Known(out.target_id or known.target_id, out.target_key or known.target_key, names, keys)
+    return Known(
+        out.target_id or known.target_id,
+        out.target_key or known.target_key,
+        names,
+        keys,
+        out.origin or known.origin,
+    )

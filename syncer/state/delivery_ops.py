@@ -96,6 +96,7 @@ class RowResult:
     forget: bool = False  # drop id_map and every membership of the subject in this target
     memberships: frozenset[str] | None = None  # this pipeline's set; None = unchanged
     member_key: str | None = None
+    origin: str | None = None  # id map provenance learnt now; None = keep the stored one
 
 
 def db_now(conn: Connection) -> float:
@@ -373,6 +374,7 @@ def load_known(
             target_key=m.target_key if m is not None else None,
             memberships={p: frozenset(n) for p, n in names.get(ident, {}).items()},
             member_keys=keys.get(ident, {}),
+            origin=m.origin if m is not None else None,
         )
         hashes[ident] = m.last_hash if m is not None else None
     return known, hashes, set(maps)
@@ -498,8 +500,11 @@ def _write_id_map(conn: Connection, target: str, results: Sequence[RowResult], n
     maybe: dict[str, dict[str, Any]] = {}
     forget: set[str] = set()  # subjects whose last result forgets them
     forgotten = {r.subject_id for r in results if r.forget}  # what was stored is gone
+    origins: dict[str, str] = {}  # subjects whose "maybe written" write said what it was
     for r in results:
         if r.maybe_written:
+            if r.origin is not None:
+                origins[r.subject_id] = r.origin
             maybe[r.subject_id] = {
                 "target": target,
                 "entity_id": r.subject_id,
@@ -513,7 +518,7 @@ def _write_id_map(conn: Connection, target: str, results: Sequence[RowResult], n
             rows.pop(r.subject_id, None)
         elif r.set_id_map:
             forget.discard(r.subject_id)
-            rows[r.subject_id] = {
+            row = {
                 "target": target,
                 "entity_id": r.subject_id,
                 "target_id": r.target_id,
@@ -521,6 +526,10 @@ def _write_id_map(conn: Connection, target: str, results: Sequence[RowResult], n
                 "last_hash": r.last_hash,
                 "updated_at": now,
             }
+            before = rows.get(r.subject_id, {}).get("origin")
+            if r.origin is not None or before is not None:  # learnt now or earlier in the batch
+                row["origin"] = r.origin or before
+            rows[r.subject_id] = row
     if forgotten:  # results after the forget (re-created in the same batch) are written below
         ids = sorted(forgotten)
         conn.execute(delete(id_map).where(id_map.c.target == target, id_map.c.entity_id.in_(ids)))
@@ -529,7 +538,10 @@ def _write_id_map(conn: Connection, target: str, results: Sequence[RowResult], n
                 memberships.c.target == target, memberships.c.entity_id.in_(ids)
             )
         )
-    upsert(conn, id_map, list(rows.values()), ["target", "entity_id"])
+    # rows that learnt their provenance write it; the others keep the stored one
+    keys = ["target", "entity_id"]
+    upsert(conn, id_map, [r for r in rows.values() if "origin" in r], keys)
+    upsert(conn, id_map, [r for r in rows.values() if "origin" not in r], keys)
     # "Maybe written" never replaces what is known: insert only where there is no row yet.
     upsert(
         conn,
@@ -538,6 +550,24 @@ def _write_id_map(conn: Connection, target: str, results: Sequence[RowResult], n
         ["target", "entity_id"],
         update_cols=[],
     )
+    # what the failed write was (a create, or a write to a record that was there): the
+    # provenance of whatever a re-send finds under that identity
+    stages = [
+        {"b_target": target, "b_entity": k, "b_origin": origins[k]}
+        for k in maybe
+        if k in origins and k not in rows and k not in forget
+    ]
+    if stages:
+        conn.execute(
+            update(id_map)
+            .where(
+                id_map.c.target == bindparam("b_target"),
+                id_map.c.entity_id == bindparam("b_entity"),
+                id_map.c.target_id.is_(None),
+            )
+            .values(origin=bindparam("b_origin")),
+            stages,
+        )
 
 
 def _write_memberships(conn: Connection, target: str, results: Sequence[RowResult]) -> None:

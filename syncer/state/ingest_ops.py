@@ -192,6 +192,38 @@ def open_customer_deliveries(conn: Connection, ids: Collection[str]) -> dict[tup
     return out
 
 
+def targets_holding(
+    conn: Connection, targets: Collection[str], ids: Collection[str]
+) -> dict[str, dict[str, set[str]]]:
+    """``customer id -> target -> pipelines holding memberships there`` for the targets syncer
+    wrote the customer to, as the state remembers it: an ``id_map`` row (also one noted
+    before a create whose answer never came), a membership, or a row of the customer in
+    flight there now (its write may land after the delete); the pipelines are empty when
+    none holds a membership (after a leave, or for event pipelines). Asked only for customers
+    deleted in a page (rare), by primary-key prefix per target."""
+    held: dict[str, dict[str, set[str]]] = {}
+    if not ids:
+        return held
+    wanted = set(targets)
+    flying = _select_in(
+        conn,
+        "SELECT DISTINCT subject_id, target FROM deliveries WHERE state = ? AND subject_id",
+        ids,
+        "in_flight",
+    )
+    for cid, target in flying:
+        if target in wanted:
+            held.setdefault(cid, {}).setdefault(target, set())
+    for target in sorted(wanted):
+        sql = "SELECT DISTINCT entity_id FROM id_map WHERE target = ? AND entity_id"
+        for (cid,) in _select_in(conn, sql, ids, target):
+            held.setdefault(cid, {}).setdefault(target, set())
+        sql = "SELECT DISTINCT entity_id, pipeline FROM memberships WHERE target = ? AND entity_id"
+        for cid, pipeline in _select_in(conn, sql, ids, target):
+            held.setdefault(cid, {}).setdefault(target, set()).add(pipeline)
+    return held
+
+
 # -- writes ---------------------------------------------------------------------------------
 def insert_inbox(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
     """Rows in :data:`INBOX_COLUMNS` order."""

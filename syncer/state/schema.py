@@ -12,7 +12,8 @@ Tables, by the step of the flow that writes them:
   (deleted customers that must never be re-created), ``deliveries``, ``backfill_slices``.
 * delivery: ``deliveries`` (state machine pending -> in_flight -> done | failed -> dead),
   ``claims`` (which worker holds which customer of a target, fenced by a token),
-  ``id_map`` (Contacthub id -> target id + hash of the last accepted payload), ``memberships``
+  ``id_map`` (Contacthub id -> target id + hash of the last accepted payload + whether syncer
+  created the record), ``memberships``
   (groups/lists a customer is in, per pipeline), ``target_kv`` (per-target caches: group ids,
   lists created, import ids), ``target_jobs`` (multi-step target work in flight, e.g. NP6 imports),
   ``delivery_log`` (bounded history).
@@ -142,6 +143,9 @@ id_map = Table(
     Column("target_key", String(300)),
     Column("last_hash", String(64)),
     Column("updated_at", Float, nullable=False),
+    # provenance: "syncer" (syncer created the record), "found" (it was there before syncer
+    # wrote to it), NULL (unknown: written before revision 0005); NULL counts as "found"
+    Column("origin", String(10)),
 )
 
 memberships = Table(

@@ -45,6 +45,9 @@ class Known:
     # names this customer is in, per pipeline, as last delivered (groups, lists)
     memberships: Mapping[str, frozenset[str]] = field(default_factory=dict)
     member_keys: Mapping[str, str] = field(default_factory=dict)  # per pipeline: key used
+    #: provenance: "syncer" (syncer created the record), "found" (it was there before syncer
+    #: wrote to it), None (unknown, e.g. recorded before provenance was kept: not syncer's)
+    origin: str | None = None
 
     def other_pipelines_names(self, pipeline: str) -> frozenset[str]:
         names: set[str] = set()
@@ -93,6 +96,9 @@ class Outcome:
     retry_after: float | None = None
     rate_limited: bool = False
     forget: bool = False  # the customer is gone from the target: drop its id map row
+    #: provenance learnt by this call: "syncer" (created now), "found" (the record was there
+    #: before syncer wrote to it); None keeps what the id map holds
+    origin: str | None = None
 
     @staticmethod
     def done(change: Change, detail: str, **kw: Any) -> Outcome:

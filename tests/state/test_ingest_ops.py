@@ -91,3 +91,39 @@ def test_backfill_slices_progress(state_url: str) -> None:
     cp = store.checkpoint(S)
     assert cp is not None and (cp.backfill_state, cp.backfill_offset) == ("running", 42)
     store.close()
+
+
+def test_targets_holding_a_customer(state_url: str) -> None:
+    """What a delete is decided from (issue 14): id map rows, memberships (with the pipeline
+    holding them), rows in flight; only the targets asked about."""
+    store = Store(state_url)
+    with store.transaction() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO id_map (target, entity_id, target_id, updated_at) VALUES "
+                "('sms', 'left', '+33612345678', 0), ('other', 'left', 'x', 0)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO memberships (target, entity_id, pipeline, name) VALUES "
+                "('nrs', 'in', 'a', 'G'), ('nrs', 'in', 'b', 'H')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO deliveries (pipeline, target, entity_type, entity_id, action, state, "
+                "attempts, due_at, created_at, updated_at, subject_id) VALUES "
+                "('o', 'np6', 'event', 'e1', 'upsert', 'in_flight', 0, 0, 0, 0, 'flying'), "
+                "('o', 'np6', 'event', 'e2', 'upsert', 'done', 0, 0, 0, 0, 'landed')"
+            )
+        )
+        held = ops.targets_holding(
+            conn, {"sms", "nrs", "np6"}, ["left", "in", "flying", "landed", "never"]
+        )
+    assert held == {
+        "left": {"sms": set()},
+        "in": {"nrs": {"a", "b"}},
+        "flying": {"np6": set()},
+    }
+    store.close()

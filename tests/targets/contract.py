@@ -9,7 +9,15 @@ A subclass provides (see the abstract methods): the served simulator (class-scop
 ``served`` yielding its root URL), the target's config, two pipelines' settings (``a`` and
 ``b``; the suite adds ``name``, ``target``, ``entity`` and ``when: {tags_any: [<name>]}``),
 customer documents, and a reading of the simulator's state as :class:`Seen` objects. To skip an
-operation the API does not have, put ``{"<test name without test_>": "reason"}`` in ``skip``.
+operation the API does not have, put ``{"<test name without test_>": "reason"}`` in ``skip``:
+a case is never skipped silently, the reason is the target's declared capability (shown by
+``pytest -rs``).
+
+Deletes (issue 14): ``delete_after_leave`` (a customer who left every pipeline earlier is
+still removed when forgotten), ``dlq_retry_after_delete`` (retrying an old dead upsert after
+the customer's delete never re-creates it), ``existing_contact_keeps_its_other_groups`` (a
+contact on the account before syncer keeps the groups/lists syncer does not manage, and a
+leave keeps the contact; needs :meth:`TargetContract.existing_contact`).
 """
 
 from __future__ import annotations
@@ -156,6 +164,12 @@ class TargetContract:
         raise NotImplementedError
 
     def expected_memberships(self, n: int, pipelines: set[str]) -> frozenset[str]:
+        raise NotImplementedError
+
+    def existing_contact(self, n: int, group: str) -> dict[str, Any]:
+        """The ``/_sandbox/load`` body of customer ``n``'s contact already on the account in
+        the group/list ``group`` (which no pipeline manages). Targets without groups or lists
+        declare ``existing_contact_keeps_its_other_groups`` in ``skip`` instead."""
         raise NotImplementedError
 
     # -- fixtures ------------------------------------------------------------------------------
@@ -394,3 +408,55 @@ class TargetContract:
         assert up.done == 12 and up.waiting == 0, up
         for n in range(1, 13):
             self.check(sim_state(), n, 0, {"a"})
+
+    # -- deletes (issue 14) ----------------------------------------------------------------------
+    def test_delete_after_leave(
+        self, harness: Harness, sim_state: Callable[[], dict[str, Any]]
+    ) -> None:
+        self.put(harness, 1, {"a"})
+        self.put(harness, 2, {"a"})
+        harness.run()
+        self.put(harness, 1, set())  # leaves every pipeline
+        left = harness.run()
+        assert left.left == 1 and left.dead == 0, left
+        harness.delete("c1")  # forgotten after the leave
+        stats = harness.run()
+        assert stats.dead == 0 and stats.waiting == 0, stats
+        state = sim_state()
+        assert self.by_key(state).get(self.key_of(1)) is None, "a forgotten customer stayed"
+        self.check(state, 2, 0, {"a"})
+
+    def test_dlq_retry_after_delete(
+        self, harness: Harness, sim_state: Callable[[], dict[str, Any]]
+    ) -> None:
+        self.put(harness, 1, {"a"})
+        harness.run()
+        harness.put("c1", self.bad_customer_doc(1), {"a"})  # an upsert that goes dead
+        assert harness.run().done == 0
+        [dead] = harness.dead()
+        harness.delete("c1")
+        deleted = harness.run()
+        assert deleted.dead == 0 and deleted.waiting == 0, deleted
+        with harness.store.transaction() as conn:
+            assert dlq_ops.dlq_retry(conn, time.time()) == (0, 1)  # superseded, not retried
+        again = harness.run()
+        assert (again.claimed, again.created, again.updated) == (0, 0, 0), again
+        assert self.by_key(sim_state()).get(self.key_of(1)) is None, "a retry resurrected it"
+        assert {r["id"]: r["state"] for r in harness.rows()}[dead.id] == "done"
+
+    def test_existing_contact_keeps_its_other_groups(
+        self, harness: Harness, sim_url: str, sim_state: Callable[[], dict[str, Any]]
+    ) -> None:
+        body = self.existing_contact(1, "Staff")
+        httpx.post(sim_url + "/_sandbox/load", json=body).raise_for_status()
+        self.put(harness, 1, {"a"})
+        stats = harness.run()
+        assert stats.done == 1 and stats.dead == 0, stats
+        found = self.by_key(sim_state()).get(self.key_of(1))
+        assert found is not None
+        assert found.memberships == self.expected_memberships(1, {"a"}) | {"Staff"}
+        self.put(harness, 1, set())  # leaves: syncer's groups go, the contact and Staff stay
+        stats = harness.run()
+        assert stats.left == 1 and stats.dead == 0, stats
+        found = self.by_key(sim_state()).get(self.key_of(1))
+        assert found is not None and found.memberships == {"Staff"}, found

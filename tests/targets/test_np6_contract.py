@@ -25,6 +25,12 @@ KEY = "sandbox-np6-key"
 
 
 class TestNp6Contract(TargetContract):
+    skip: ClassVar[dict[str, str]] = {
+        "existing_contact_keeps_its_other_groups": (
+            "NP6 has no groups or lists syncer manages: a target's other data is its fields, "
+            "which syncer's imports and upserts never clear"
+        ),
+    }
     on_delete_modes: ClassVar[tuple[str, ...]] = ("delete", "unsubscribe")
     bad_reason = "execution state 2"
 

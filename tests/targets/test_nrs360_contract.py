@@ -116,6 +116,12 @@ class TestNrs360Contract(TargetContract):
             "custom.since": ("date", "2024-05-01"),
         }
 
+    def existing_contact(self, n: int, group: str) -> dict[str, Any]:
+        return {
+            "groups": [{"id": 900, "name": group}],
+            "contacts": [{"email": self.key_of(n), "name": "Old", "groupsIds": [900]}],
+        }
+
     def expected_memberships(self, n: int, pipelines: set[str]) -> frozenset[str]:
         names: set[str] = set()
         if "a" in pipelines:

@@ -95,6 +95,9 @@ class TestOctopushContract(TargetContract):
     def expected_fields(self, n: int, variant: int) -> dict[str, Any]:
         return {"first_name": f"Ana{variant}"}
 
+    def existing_contact(self, n: int, group: str) -> dict[str, Any]:
+        return {"lists": {group: [phone(n)]}}
+
     def expected_memberships(self, n: int, pipelines: set[str]) -> frozenset[str]:
         names = set()
         if "a" in pipelines:

@@ -44,6 +44,15 @@ def _message(response: httpx.Response) -> str:
     return f"360NRS {response.status_code}: {description or short_body(response)}"
 
 
+def groups_of(contact: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ``{id, name}`` groups of a contact read with ``include=groups`` (the documented
+    ``"groups": {"data": [...]}``, S004:L3039; a bare list is taken too)."""
+    groups = contact.get("groups")
+    if isinstance(groups, dict):
+        groups = groups.get("data")
+    return [g for g in groups or [] if isinstance(g, dict) and "id" in g]
+
+
 class Nrs360Client:
     """360NRS calls over one keep-alive ``httpx.Client`` (base URL ``.../api/rest``)."""
 
@@ -82,19 +91,40 @@ class Nrs360Client:
     # -- contacts ----------------------------------------------------------------------------
     def find_contact(self, *, email: str | None = None, phone: str | None = None) -> int | None:
         """The oldest contact with this email (else this phone), or None."""
+        found = self.lookup_contact(email=email, phone=phone)
+        return int(found["id"]) if found is not None else None
+
+    def lookup_contact(
+        self, *, email: str | None = None, phone: str | None = None
+    ) -> dict[str, Any] | None:
+        """The oldest contact with this email (else this phone) with its groups
+        (``include=groups``, S004:L3067: the same call, no extra one), or None."""
         for key, value in (("email", email), ("phone", phone)):
             if not value:
                 continue
-            found = self._call("GET", "/contacts", params={key: value, "limit": 10})
-            ids = [int(c["id"]) for c in (found or {}).get("data", [])]
-            if ids:
-                return min(ids)
+            params = {key: value, "limit": 10, "include": "groups"}
+            found = self._call("GET", "/contacts", params=params)
+            contacts = [c for c in (found or {}).get("data", []) if isinstance(c, dict)]
+            if contacts:
+                return min(contacts, key=lambda c: int(c["id"]))
         return None
+
+    def contact_groups(self, contact_id: str | int) -> list[dict[str, Any]] | None:
+        """The groups ``{id, name}`` a contact is in now (``GET /contacts/<ID>?include=groups``,
+        S004:L3074-3222), or None when the contact is gone (404)."""
+        try:
+            answer = self._call("GET", f"/contacts/{contact_id}", params={"include": "groups"})
+        except ApiFailure as failure:
+            if failure.action is Action.NOT_FOUND:
+                return None
+            raise
+        return groups_of((answer or {}).get("data") or {})
 
     def contacts_page(self, page: int) -> tuple[list[dict[str, Any]], int]:
         """One page of the account's contacts (1,000, the documented maximum), and how many
         pages there are (``meta.pagination.total_pages``)."""
-        answer = self._call("GET", "/contacts", params={"limit": PAGE_LIMIT, "page": page}) or {}
+        params = {"limit": PAGE_LIMIT, "page": page, "include": "groups"}
+        answer = self._call("GET", "/contacts", params=params) or {}
         pagination = (answer.get("meta") or {}).get("pagination") or {}
         data = answer.get("data") or []
         return [c for c in data if isinstance(c, dict)], int(pagination.get("total_pages") or 1)

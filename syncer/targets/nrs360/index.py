@@ -12,6 +12,9 @@ then fully known. Otherwise lookups go on until as many unknown contacts as ther
 were met, and the other pages are listed: a run that meets few new contacts never pays for
 listing a large account, one that meets many pays at most twice the cheaper of the two.
 
+The listing asks for each contact's groups (``include=groups``): a contact that was on the
+account before syncer keeps the groups syncer does not manage (see :mod:`.target`).
+
 The snapshot is kept for :data:`SNAPSHOT_TTL` seconds, and kept true meanwhile: every contact
 syncer creates, updates or deletes is written into it. Two changes creating one e-mail (or
 phone) at once are serialised (the second waits for the first's id), so a 360NRS that accepts
@@ -25,6 +28,8 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any
+
+from .client import groups_of
 
 __all__ = ["SNAPSHOT_TTL", "ContactIndex"]
 
@@ -55,6 +60,8 @@ class ContactIndex:
     def _reset(self) -> None:
         self._ids: dict[str, set[int]] = {}  # key -> contact ids (the oldest is used)
         self._keys_of: dict[int, list[str]] = {}
+        # groups of listed contacts syncer has not written since (listed with include=groups)
+        self._groups: dict[int, list[dict[str, Any]]] = {}
         self._pages: int | None = None  # of the account, from page 1
         self._listed: set[int] = set()
         self._unknown = 0  # contacts met with no id since the snapshot began
@@ -75,6 +82,8 @@ class ContactIndex:
             except (KeyError, TypeError, ValueError):
                 continue
             self._add(contact_id, _keys(contact))
+            if contact_id in self._keys_of:
+                self._groups[contact_id] = groups_of(contact)
 
     def _warm(self) -> None:
         """Fetch page 1, or every other page once enough unknown contacts were met; one
@@ -149,6 +158,12 @@ class ContactIndex:
         with self._cond:
             self._forget(cid)
 
+    def listed_groups(self, contact_id: int) -> list[dict[str, Any]] | None:
+        """The groups the listing showed for a contact syncer has not written since, if any."""
+        with self._cond:
+            groups = self._groups.get(contact_id)
+            return list(groups) if groups is not None else None
+
     def _add(self, cid: int, keys: list[str]) -> None:
         if self._pages is None and not self._warming:
             return  # nothing listed: nothing to keep true (and no memory spent)
@@ -157,6 +172,7 @@ class ContactIndex:
         self._keys_of.setdefault(cid, []).extend(keys)
 
     def _forget(self, cid: int) -> None:
+        self._groups.pop(cid, None)
         for key in self._keys_of.pop(cid, []):
             ids = self._ids.get(key)
             if ids is not None:

@@ -10,12 +10,26 @@
   others.
 * groups: a contact's ``groupsIds`` are the union of every pipeline's groups for that customer
   on this account (this change's record plus what the other pipelines last delivered).
-* leave: ``PUT`` with the other pipelines' groups. 360NRS requires at least one group on every
-  contact write and has no call to drop a membership, so a contact that would be left in no
-  group is deleted.
-* delete: ``on_delete: delete`` deletes the contact (404 counts as done); ``unsubscribe`` puts
-  the email on the ``mailing`` and the phone on the ``sms`` blacklist; ``remove_from_list``
-  acts as leave.
+* provenance (``Outcome.origin``, kept in the id map): ``syncer`` when syncer's ``POST``
+  created the contact, ``found`` when the contact was on the account before syncer wrote to it
+  (a lookup or the listing showed it, or the ``POST`` was refused as taken). A contact found
+  by the lookup of a re-send may be syncer's own create whose answer was lost: its provenance
+  stays unknown, and unknown counts as ``found`` (never deleted on a leave without proof).
+* contacts syncer did not create keep the groups syncer does not manage. A ``PUT`` replaces a
+  contact's groups (the simulator's default ``put_groups="replace"``; the reference is silent,
+  DIGEST 2.8), so syncer reads the contact's groups first (``include=groups`` on the lookup or
+  the listing it made anyway, else ``GET /contacts/<ID>?include=groups``) and sends them minus
+  the groups syncer holds the customer in, plus the groups it wants now. A contact syncer
+  created is written without that read: its groups are syncer's (groups added to it by hand
+  in 360NRS are replaced on its next update).
+* leave: ``PUT`` with the other pipelines' groups (and, for a contact syncer did not create,
+  the groups syncer does not manage). 360NRS requires at least one group on every contact
+  write and has no call to drop a membership, so a contact syncer created that would be left
+  in no group is deleted; one syncer did not create is never deleted on a leave: when nothing
+  would remain, the leave is dead with a message saying what to remove by hand.
+* delete: ``on_delete: delete`` deletes the contact (404 counts as done), whoever created it
+  (the customer was forgotten and the pipeline opts in); ``unsubscribe`` puts the email on the
+  ``mailing`` and the phone on the ``sms`` blacklist; ``remove_from_list`` acts as leave.
 """
 
 from __future__ import annotations
@@ -28,12 +42,33 @@ from ...errors import AuthError
 from ...http import Action
 from ..base import Change, FlushPolicy, Outcome, TargetContext
 from ..phones import InvalidPhone
-from .client import ApiFailure, Nrs360Client
+from .client import ApiFailure, Nrs360Client, groups_of
 from .groups import GroupResolver
 from .index import ContactIndex
 from .payload import contact_body, identity_body, key_of
 
 TAKEN = "has already been taken"
+SYNCER, FOUND = "syncer", "found"  # provenance of a contact (id map ``origin``)
+Groups = list[dict[str, Any]]  # a contact's groups as read: ``[{id, name}]``
+
+
+class _Stage:
+    """What the write of one upsert is doing now: ``origin`` is ``syncer`` while it creates,
+    ``found`` while it writes a contact that was there before. A failed write reports it, so a
+    re-send that finds the contact knows whose it is (a lost create's contact is syncer's)."""
+
+    __slots__ = ("origin",)
+
+    def __init__(self) -> None:
+        self.origin: str | None = None
+
+
+def _merged(body: dict[str, Any], current: Groups, managed: set[str]) -> dict[str, Any]:
+    """``body`` with the groups of ``current`` syncer does not manage (names not in
+    ``managed``, case-folded) kept next to the groups syncer sends."""
+    sent = list(body.get("groupsIds") or [])
+    kept = [int(g["id"]) for g in current if str(g.get("name", "")).casefold() not in managed]
+    return {**body, "groupsIds": sent + [g for g in dict.fromkeys(kept) if g not in sent]}
 
 
 class Nrs360Target:
@@ -111,10 +146,12 @@ class Nrs360Target:
             return Outcome.invalid(
                 change, "a 360NRS contact needs at least one group; the pipeline maps none"
             )
+        managed = {n.casefold() for n in names | _held(change)}
+        stage = _Stage()
         for tries in (1, 2):
             body = contact_body(record, self.groups.ids(names, ctx))
             try:
-                contact_id, detail = self._write(change, body)
+                contact_id, detail, origin = self._write(change, body, managed, stage)
                 break
             except ApiFailure as failure:
                 # A cached group id the account no longer has: list the groups again, once.
@@ -128,82 +165,129 @@ class Nrs360Target:
                 out = self._failed(change, failure)
                 # the identity this write used: if it reached 360NRS, a retry finds it there
                 # even when the customer's email or phone changed meanwhile
-                return dataclasses.replace(out, target_key=key_of(body))
+                return dataclasses.replace(out, target_key=key_of(body), origin=stage.origin)
         return Outcome.done(
             change,
             detail,
             target_id=str(contact_id),
             target_key=key_of(body),
             memberships=frozenset(record.groups),
+            origin=origin,
         )
 
-    def _write(self, change: Change, body: dict[str, Any]) -> tuple[int | str, str]:
+    def _write(
+        self, change: Change, body: dict[str, Any], managed: set[str], stage: _Stage
+    ) -> tuple[int | str, str, str | None]:
+        """Write the contact; ``(id, detail, provenance learnt or None)``."""
         contact_id: int | str | None = change.known.target_id
         if contact_id is not None:
-            try:
-                self.client.update_contact(contact_id, body)
-                self.index.written(body, contact_id)
-                return contact_id, "updated"
-            except ApiFailure as failure:
-                if failure.action is not Action.NOT_FOUND:
-                    raise
-                self.index.deleted(contact_id)
+            if self._put_known(change, contact_id, body, managed):
+                return contact_id, "updated", None
+            self.index.deleted(contact_id)
         if not self.lookup_first or change.resent or contact_id is not None:
-            written, detail = self._write_looked_up(change, body, contact_id)
+            written, detail, origin = self._write_looked_up(
+                change, body, contact_id, managed, stage
+            )
             self.index.written(body, written)
-            return written, detail
+            return written, detail, origin
         answered, found = self.index.lookup(body)  # reserves its e-mail/phone until finish
-        result: tuple[int | str, str] | None = None
+        result: tuple[int | str, str, str | None] | None = None
         try:
             if not answered:  # the account is not listed (yet): look it up
-                result = self._write_looked_up(change, body, None)
-            elif found is not None and self._put_listed(found, body):
-                result = found, "updated"
+                result = self._write_looked_up(change, body, None, managed, stage)
+            elif found is not None and self._put_listed(found, body, managed, stage):
+                result = found, "updated", FOUND
             else:  # the listing did not show it: create without a lookup
-                result = self._create(body)
+                result = self._create(body, managed, stage)
             return result
         finally:
             self.index.finish(body, result[0] if result is not None else None)
 
-    def _put_listed(self, contact_id: int, body: dict[str, Any]) -> bool:
-        """``PUT`` a contact the listing showed; False when it is gone since (404)."""
+    def _put_known(
+        self, change: Change, contact_id: int | str, body: dict[str, Any], managed: set[str]
+    ) -> bool:
+        """``PUT`` a contact of known id; False when it is gone (404). One syncer did not
+        create is read first, so the groups syncer does not manage stay."""
+        if change.known.origin != SYNCER:
+            current = self.client.contact_groups(contact_id)
+            if current is None:
+                return False
+            body = _merged(body, current, managed)
         try:
             self.client.update_contact(contact_id, body)
         except ApiFailure as failure:
             if failure.action is not Action.NOT_FOUND:
                 raise
-            self.index.deleted(contact_id)
             return False
+        self.index.written(body, contact_id)
         return True
 
+    def _put_listed(
+        self, contact_id: int, body: dict[str, Any], managed: set[str], stage: _Stage
+    ) -> bool:
+        """``PUT`` a contact the listing showed (it was there before syncer: its other groups
+        stay); False when it is gone since (404)."""
+        current = self.index.listed_groups(contact_id)
+        if current is None:
+            current = self.client.contact_groups(contact_id)
+        try:
+            if current is not None:
+                stage.origin = FOUND
+                self.client.update_contact(contact_id, _merged(body, current, managed))
+                return True
+        except ApiFailure as failure:
+            if failure.action is not Action.NOT_FOUND:
+                raise
+        self.index.deleted(contact_id)  # gone since the listing
+        return False
+
     def _write_looked_up(
-        self, change: Change, body: dict[str, Any], contact_id: int | str | None
-    ) -> tuple[int | str, str]:
+        self,
+        change: Change,
+        body: dict[str, Any],
+        contact_id: int | str | None,
+        managed: set[str],
+        stage: _Stage,
+    ) -> tuple[int | str, str, str | None]:
         if change.resent or self.lookup_first or contact_id is not None:
-            found = self._find(body)
+            found = self._lookup(body)
             earlier = identity_body(change.known.target_key)  # what an earlier try sent
             if found is None and change.resent and earlier and key_of(earlier) != key_of(body):
-                found = self._find(earlier)
+                found = self._lookup(earlier)
             if found is not None:
-                self.client.update_contact(found, body)
-                return found, "updated"
-        return self._create(body)
+                found_id = int(found["id"])
+                # a re-send finds what the failed try left: syncer's create (its answer was
+                # lost) or a contact that was there; what that try was doing says which
+                origin = change.known.origin if change.resent else FOUND
+                stage.origin = origin
+                self.client.update_contact(found_id, _merged(body, groups_of(found), managed))
+                return found_id, "updated", origin
+        return self._create(body, managed, stage)
 
-    def _create(self, body: dict[str, Any]) -> tuple[int | str, str]:
-        """``POST``; when 360NRS says the e-mail/phone is taken, find that contact and ``PUT``."""
+    def _create(
+        self, body: dict[str, Any], managed: set[str], stage: _Stage
+    ) -> tuple[int | str, str, str | None]:
+        """``POST``; when 360NRS says the e-mail/phone is taken, find that contact (it was
+        there before syncer) and ``PUT``, keeping its other groups."""
+        stage.origin = SYNCER
         try:
-            return self.client.create_contact(body), "created"
+            return self.client.create_contact(body), "created", SYNCER
         except ApiFailure as failure:
             if failure.action is not Action.PERMANENT or TAKEN not in failure.message:
                 raise
-            found = self._find(body)
+            found = self._lookup(body)
             if found is None:
                 raise
-            self.client.update_contact(found, body)
-            return found, "updated"
+            found_id = int(found["id"])
+            stage.origin = FOUND
+            self.client.update_contact(found_id, _merged(body, groups_of(found), managed))
+            return found_id, "updated", FOUND
 
     def _find(self, body: dict[str, Any]) -> int | None:
         return self.client.find_contact(email=body.get("email"), phone=body.get("phone"))
+
+    def _lookup(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        return self.client.lookup_contact(email=body.get("email"), phone=body.get("phone"))
 
     def _identity(self, change: Change) -> dict[str, Any]:
         found = identity_body(change.known.target_key)
@@ -218,25 +302,46 @@ class Nrs360Target:
     def _leave(self, change: Change, ctx: TargetContext) -> Outcome:
         known = change.known
         contact_id: int | str | None = known.target_id
+        current: Groups | None = None
         if contact_id is None and change.resent:
             # an earlier create may have reached 360NRS without its answer reaching us
             ident = self._identity(change)
-            contact_id = self._find(ident) if ident else None
+            found = self._lookup(ident) if ident else None
+            if found is not None:
+                contact_id, current = int(found["id"]), groups_of(found)
         if contact_id is None:
             return Outcome.done(change, "skipped", memberships=frozenset())
         remaining = known.other_pipelines_names(change.pipeline)
-        if not remaining:  # 360NRS cannot hold a contact in no group through its API
+        # syncer's contact: its create succeeded, or failed with a lost answer (see _Stage)
+        mine = known.origin == SYNCER
+        if mine and not remaining:  # 360NRS cannot hold a contact in no group through its API
             self.client.delete_contact(contact_id)
             self.index.deleted(contact_id)
             return Outcome.done(change, "left", memberships=frozenset(), forget=True)
         body = {**self._identity(change), "groupsIds": self.groups.ids(remaining, ctx)}
+        if not mine:  # not syncer's contact: what syncer does not manage stays, it is kept
+            if current is None:
+                current = self.client.contact_groups(contact_id)
+            if current is None:  # gone meanwhile
+                return Outcome.done(change, "left", memberships=frozenset(), forget=True)
+            managed = {n.casefold() for n in remaining | _held(change)}
+            body = _merged(body, current, managed)
+            if not body["groupsIds"]:
+                names = sorted(str(g.get("name")) for g in current)
+                return Outcome.dead(
+                    change,
+                    f"360NRS contact {contact_id} was not created by syncer (or before syncer "
+                    f"recorded who created its contacts) and leaving would put it in no group, "
+                    f"which 360NRS cannot do through its API; syncer keeps it: remove it from "
+                    f"{', '.join(names)} by hand, or delete it",
+                )
         try:
             self.client.update_contact(contact_id, body)
         except ApiFailure as failure:
             if failure.action is Action.NOT_FOUND:
                 return Outcome.done(change, "left", memberships=frozenset(), forget=True)
             raise
-        return Outcome.done(change, "left", memberships=frozenset())
+        return Outcome.done(change, "left", target_id=str(contact_id), memberships=frozenset())
 
     def _delete(self, change: Change) -> Outcome:
         if change.on_delete == "ignore":
@@ -257,3 +362,14 @@ class Nrs360Target:
             self.client.delete_contact(contact_id)
             self.index.deleted(contact_id)
         return Outcome.done(change, "deleted", memberships=frozenset(), forget=True)
+
+
+def _held(change: Change) -> set[str]:
+    """Every group syncer holds this customer in on the account (any pipeline), and the groups
+    this change's record names: the groups syncer manages for this contact."""
+    names: set[str] = set()
+    for groups in change.known.memberships.values():
+        names |= groups
+    if change.record is not None:
+        names |= set(change.record.groups)
+    return names
