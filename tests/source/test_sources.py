@@ -203,3 +203,51 @@ def test_unknown_source_option(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"unknown source 'brand-f' \(did you mean 'brand-fr'"):
         source_clients(cfg, only="brand-f")
     assert ENV["CH_TOKEN"] == TOKEN
+
+
+def test_dlq_and_metrics_per_source(tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from syncer.cli.main import app
+    from syncer.observability.metrics import StateCollector
+
+    _sim, served = _served(tmp_path)
+    path = _config(tmp_path, served.url)
+    with served:
+        cfg = config(path)
+        clients = source_clients(cfg)
+        store = Store(cfg.state.url)
+        sync_once(cfg, store, clients, deliverer_factory=lambda *_: _NoDelivery())
+        with store.transaction() as conn:  # one dead row per source (the default one by hand)
+            conn.execute(
+                text("UPDATE deliveries SET state = 'dead' WHERE entity_id = 'brand-fr:c1'")
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO deliveries (pipeline, target, entity_type, entity_id, action, "
+                    "state, attempts, due_at, created_at, updated_at, subject_id) VALUES "
+                    "('fr-only', 'nrs', 'customer', 'c9', 'upsert', 'dead', 1, 0, 0, 0, 'c9')"
+                )
+            )
+        families = {f.name: f for f in StateCollector(store).collect()}
+        store.close()
+    lag = {s.labels["source"]: s.value for s in families["syncer_source_lag_offsets"].samples}
+    assert lag == {"default": 0, "brand-fr": 0}  # read to the end: nothing waits
+
+    def dead(*args: str) -> list[str]:
+        result = CliRunner().invoke(
+            app, ["dlq", "list", "--json", "--config", str(path), *args], env=ENV
+        )
+        assert result.exit_code == 0, result.output
+        return [d["entity_id"] for d in json.loads(result.stdout)["dead"]]
+
+    assert sorted(dead()) == ["brand-fr:c1", "c9"]
+    assert dead("--source", "brand-fr") == ["brand-fr:c1"]
+    assert dead("--source", "default") == ["c9"]
+    wrong = CliRunner().invoke(
+        app, ["dlq", "retry", "--source", "brand", "--config", str(path)], env=ENV
+    )
+    assert wrong.exit_code == 2
+    assert "unknown source 'brand' (did you mean 'brand-fr'?)" in wrong.stderr
