@@ -1,9 +1,11 @@
-"""Upgrade: a state database created at revision 0004 by a single-``source:`` config, synced,
-then run with the ``sources:`` form (the former source named ``default``, plus a new source):
-it resumes at the same offset and re-delivers nothing; only the new source's customers go out.
+"""Upgrade: a state database at revision 0004 synced by a single-``source:`` config, upgraded
+(0008) and run with the ``sources:`` form (the former source named ``default``, plus a new
+source): it resumes at the same offset and re-delivers nothing; only the new source's
+customers go out.
 
-No migration is needed: the ``default`` source keeps its stream key (``<ws>/<node>``) and its
-plain customer ids, so the stored checkpoint, entities, id map and deliveries stay valid."""
+Migration 0008 only adds an index: the ``default`` source keeps its stream key
+(``<ws>/<node>``) and its plain customer ids, so the stored checkpoint, entities, id map and
+deliveries stay valid as they are."""
 
 from __future__ import annotations
 
@@ -18,11 +20,17 @@ import httpx
 from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "source"))
+from alembic import command
 from chub_kit import ENV, NODE, STREAM, TOKEN, WS
 
+from syncer.config.loader import load_config
+from syncer.engine.runner import sync_once
 from syncer.sandbox.contacthub import ContacthubSimulator
 from syncer.sandbox.nrs360 import Nrs360Simulator
 from syncer.sandbox.serve import ServedApp
+from syncer.source.sources import source_clients
+from syncer.state import db
+from syncer.state.store import Store
 
 SYNCER = str(Path(sys.executable).with_name("syncer"))
 WS2, NODE2 = "ws-agency", "node-agency"
@@ -70,6 +78,15 @@ def _cli(cfg: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([SYNCER, *args], env=env, capture_output=True, text=True, timeout=120)
 
 
+def _create_at(url: str, revision: str) -> None:
+    engine = db.create_state_engine(url)
+    cfg = db._alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+    engine.dispose()
+
+
 def _counts(url: str) -> dict[str, Any]:
     engine = create_engine(url)
     with engine.connect() as conn:
@@ -100,11 +117,20 @@ def test_single_source_state_resumes_under_sources_without_redelivery(tmp_path: 
         old.write_text(
             head + "source:\n" + SOURCE.format(ch=chs.url, ws=WS, node=NODE) + textwrap.dedent(rest)
         )
-        assert _cli(old, "db", "upgrade").returncode == 0
-        first = _cli(old, "sync", "--once")
-        assert first.returncode == 0, first.stderr
+        # the database as the single-source release left it: schema 0004, synced (this
+        # code writes nothing that 0004 lacks; the schema is not upgraded here)
+        _create_at(state, "0004")
+        cfg_old = load_config(old, env=ENV)
+        store = Store(state, migrate=False)
+        clients = source_clients(cfg_old)
+        try:
+            assert sync_once(cfg_old, store, clients).clean
+        finally:
+            for c in clients:
+                c.http.close()
+            store.close()
         before = _counts(state)
-        assert before["revision"] == "0004"  # created by this release's schema
+        assert before["revision"] == "0004"
         assert before["offsets"] == {STREAM: 20}
         assert before["deliveries"] == 20 and before["sent"] >= 20
         contacts = httpx.get(nrs.url + "/_sandbox/state").json()["contacts"]
@@ -120,7 +146,9 @@ def test_single_source_state_resumes_under_sources_without_redelivery(tmp_path: 
             + indent(SOURCE.format(ch=chs.url, ws=WS2, node=NODE2))
             + rest
         )
-        assert _cli(new, "db", "upgrade").returncode == 0
+        upgraded = _cli(new, "db", "upgrade")
+        assert upgraded.returncode == 0, upgraded.stderr
+        assert _counts(state)["revision"] == "0008"
         second = _cli(new, "sync", "--once")
         assert second.returncode == 0, second.stderr
         after = _counts(state)
