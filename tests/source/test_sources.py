@@ -27,10 +27,11 @@ from chub_kit import ENV, NODE, TOKEN, WS, config
 WS2, NODE_A, NODE_B = "ws-two", "node-a", "node-b"
 
 
-def _config(tmp_path: Path, url: str) -> Path:
+def _config(tmp_path: Path, url: str, poll: str = "30s") -> Path:
     body = f"""\
         version: 1
         state: {{url: "sqlite:///{tmp_path / "state.db"}"}}
+        metrics: {{address: "127.0.0.1:0"}}
         sources:
           default:
             type: contacthub
@@ -38,12 +39,14 @@ def _config(tmp_path: Path, url: str) -> Path:
             workspace_id: {WS}
             node_id: {NODE}
             token: ${{CH_TOKEN}}
+            poll_interval: {poll}
           brand-fr:
             type: contacthub
             base_url: {url}/hub/v1
             workspace_id: {WS2}
             node_ids: [{NODE_A}, {NODE_B}]
             token: ${{CH_TOKEN}}
+            poll_interval: {poll}
         targets:
           nrs:
             type: 360nrs
@@ -251,3 +254,57 @@ def test_dlq_and_metrics_per_source(tmp_path: Path) -> None:
     )
     assert wrong.exit_code == 2
     assert "unknown source 'brand' (did you mean 'brand-fr'?)" in wrong.stderr
+
+
+def test_the_daemon_polls_a_source_while_another_is_stuck_in_retries(tmp_path: Path) -> None:
+    import threading
+    import time
+
+    import httpx
+
+    from syncer.engine.daemon import Daemon
+
+    sim, served = _served(tmp_path)
+    sim.behaviour = sim.behaviour.updated({"down_workspaces": [WS2]})
+    path = _config(tmp_path, served.url, poll="1s")
+    with served:
+        cfg = config(path)
+        stop = threading.Event()
+        clients = source_clients(cfg, stop)
+        for c in clients:
+            if c.source == "brand-fr":
+                c.backoff_base = c.backoff_cap = 60.0  # each retry waits a minute
+        store = Store(cfg.state.url)
+        daemon = Daemon(cfg, store, clients, stop=stop)
+        runner = threading.Thread(target=daemon.run, kwargs={"install_signals": False})
+        runner.start()
+        try:
+
+            def offset() -> int:
+                cp = store.checkpoint(f"{WS}/{NODE}")
+                return cp.offset if cp else 0
+
+            deadline = time.monotonic() + 30  # a hang guard, not a speed limit
+            while offset() < 1 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert offset() == 1
+            # a new customer of the default source is read by a later poll, while the other
+            # source's first poll still waits in its retries (a minute each)
+            body = {"nodeId": NODE, "externalId": "late", "base": {"firstName": "L"}}
+            httpx.post(
+                f"{served.url}/hub/v1/workspaces/{WS}/customers",
+                json=body,
+                headers={"Authorization": f"Bearer {TOKEN}"},
+            ).raise_for_status()
+            while offset() < 2 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert offset() == 2
+            stuck = store.checkpoint(f"brand-fr:{WS2}/{NODE_A}")
+            assert stuck is None or stuck.offset == 0
+        finally:
+            daemon.request_stop()
+            runner.join(60)
+            for c in clients:
+                c.http.close()
+            store.close()
+    assert not runner.is_alive()
