@@ -1,9 +1,10 @@
 """``syncer run``: "sync once" on a schedule (APScheduler 3, ``BlockingScheduler``).
 
-Jobs: one ingest job for the source (every ``source.poll_interval``) and one delivery job per
-target (every ``deliver_interval``), with ``coalesce=True``; the ingest job has
-``max_instances=1``, delivery jobs see "Wake-up". Every job writes a heartbeat row (``syncer
-health`` reads them).
+Jobs: one ingest job per source node's stream (every poll_interval of its source; each its own
+lease and its own backoff while its source fails, so one source never holds up another) and
+one delivery job per target (every ``deliver_interval``), with ``coalesce=True``; ingest jobs
+have ``max_instances=1``, delivery jobs see "Wake-up". Every job writes a heartbeat row
+(``syncer health`` reads them).
 
 Wake-up: an ingest run that committed new (or reopened) deliveries wakes the targets' delivery
 jobs at once instead of leaving the rows to the next delivery tick, so a change reaches its
@@ -127,7 +128,7 @@ class Daemon:
         )
         # a thread per ingest job and two per delivery job: a source stuck in its retries
         # holds only its own thread
-        workers = len(self.streams) + 2 * len(cfg.targets) + 2
+        workers = max(10, len(self.streams) + 2 * len(cfg.targets) + 2)  # 10: the default
         self.scheduler = BlockingScheduler(
             timezone="UTC", executors={"default": ThreadPoolExecutor(workers)}
         )
