@@ -15,6 +15,7 @@ import typer
 
 from ..config import SyncerConfig
 from ..engine.planner import PLAN_KINDS, plan_pending
+from ..source.sources import check_source_name
 from ..state import dlq_ops, ingest_ops
 from ..state.store import Store
 from .common import ConfigOption, check_pipeline, clean_errors, load, open_store
@@ -22,6 +23,7 @@ from .common import ConfigOption, check_pipeline, clean_errors, load, open_store
 __all__ = ["register"]
 
 PipelineOption = typer.Option(None, "--pipeline", "-p", help="Only this pipeline.")
+SourceOption = typer.Option(None, "--source", help="Only this source's customers and events.")
 
 
 def _store(
@@ -50,12 +52,14 @@ def dlq_list(
     pipeline: str | None = PipelineOption,
     as_json: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
     limit: int = typer.Option(1000, "--limit", help="At most this many rows, newest first."),
+    source: str | None = SourceOption,
 ) -> None:
     """List dead deliveries (newest first) with the reason each one died."""
-    store, _ = _store(config, pipeline, stored_too=True)
+    store, cfg = _store(config, pipeline, stored_too=True)
     try:
+        check_source_name(cfg, source)
         with store.transaction() as conn:
-            rows = dlq_ops.dlq_list(conn, pipeline, limit)
+            rows = dlq_ops.dlq_list(conn, pipeline, limit, source=source)
     finally:
         store.close()
     if as_json:
@@ -92,12 +96,16 @@ def dlq_retry(
     config: Path | None = ConfigOption,
     pipeline: str | None = PipelineOption,
     ids: list[int] | None = typer.Option(None, "--id", help="Only these delivery ids."),
+    source: str | None = SourceOption,
 ) -> None:
     """Move dead deliveries back to the queue (due now, attempts reset)."""
-    store, _ = _store(config, pipeline, stored_too=True)
+    store, cfg = _store(config, pipeline, stored_too=True)
     try:
+        check_source_name(cfg, source)
         with store.transaction() as conn:
-            retried, superseded = dlq_ops.dlq_retry(conn, time.time(), pipeline, ids or None)
+            retried, superseded = dlq_ops.dlq_retry(
+                conn, time.time(), pipeline, ids or None, source=source
+            )
     finally:
         store.close()
     typer.echo(f"{retried} deliveries queued again")

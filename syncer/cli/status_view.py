@@ -12,17 +12,18 @@ STATES = ("pending", "in_flight", "failed", "done", "dead")
 
 
 def render_status(data: dict[str, Any], console: Console) -> None:
-    src = data["source"]
     source = Table(title="Source", title_justify="left")
-    for column in ("stream", "committed offset", "stream last offset", "lag", "lease"):
+    for column in ("source", "stream", "committed offset", "stream last offset", "lag", "lease"):
         source.add_column(column)
-    source.add_row(
-        str(src["stream"]),
-        str(src["offset"]),
-        str(src["last_offset"]),
-        str(src["lag"]),
-        str(src["lease_owner"] or "free"),
-    )
+    for src in data.get("streams", [data["source"]]):
+        source.add_row(
+            str(src.get("source", "default")),
+            str(src["stream"]),
+            str(src["offset"]),
+            str(src["last_offset"]),
+            str(src["lag"]),
+            str(src["lease_owner"] or "free"),
+        )
     console.print(source)
 
     pipelines = Table(title="Deliveries by state", title_justify="left")

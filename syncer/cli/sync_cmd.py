@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import typer
 from rich.console import Console
 
@@ -24,6 +23,7 @@ from ..config.models import SyncerConfig
 from ..engine.backfill import BackfillProgress
 from ..errors import StateError, SyncerError
 from ..source.contacthub import ContacthubClient
+from ..source.sources import check_source_name, source_clients
 from ..state import ingest_ops as ops
 from ..state.store import Store
 from .common import (
@@ -44,22 +44,20 @@ __all__ = ["register", "source_client"]
 
 
 def source_client(cfg: SyncerConfig, stop: threading.Event | None = None) -> ContacthubClient:
-    """The Contacthub client of ``cfg``: base URL, timeout and Bearer token on an httpx.Client."""
-    src = cfg.source
-    http = httpx.Client(
-        base_url=src.base_url.rstrip("/"),
-        timeout=src.timeout,
-        headers={"Authorization": f"Bearer {src.token.get_secret_value()}"},
-    )
-    return ContacthubClient(http, src.workspace_id, src.node_id, stop=stop)
+    """The Contacthub client of ``cfg``'s first source node (see ``source_clients``)."""
+    first, *rest = source_clients(cfg, stop)
+    for other in rest:
+        other.http.close()
+    return first
 
 
 @dataclass
 class _Session:
     cfg: SyncerConfig
     store: Store
-    client: ContacthubClient
+    client: ContacthubClient  # the first stream's
     stop: threading.Event
+    clients: list[ContacthubClient]  # one per source node, in config order
 
 
 @contextmanager
@@ -80,11 +78,12 @@ def _session(config: Path | None, *, exclusive: bool, create: bool = False) -> I
         lock.release()
         raise
     stop = threading.Event()
-    client = source_client(cfg, stop)
+    clients = source_clients(cfg, stop)
     try:
-        yield _Session(cfg, store, client, stop)
+        yield _Session(cfg, store, clients[0], stop, clients)
     finally:
-        client.http.close()
+        for client in clients:
+            client.http.close()
         store.close()
         lock.release()
 
@@ -100,7 +99,7 @@ def sync(
 
     with _session(config, exclusive=True, create=True) as s:
         _refuse_refused_credentials(s.cfg)
-        report = sync_once(s.cfg, s.store, s.client, stop=s.stop)
+        report = sync_once(s.cfg, s.store, s.clients, stop=s.stop)
     for line in report.summary():
         typer.echo(line)
     stopped = {name: s.error for name, s in sorted(report.targets.items()) if s.error}
@@ -155,7 +154,7 @@ def run(config: Path | None = ConfigOption) -> None:
 
     with _session(config, exclusive=True, create=True) as s:
         _refuse_refused_credentials(s.cfg)  # a restart cannot fix them: exit 3 at once
-        daemon = Daemon(s.cfg, s.store, s.client, stop=s.stop)
+        daemon = Daemon(s.cfg, s.store, s.clients, stop=s.stop)
         code = daemon.run()
         if daemon.dangling:  # a job ignored the stop: leave without joining its thread
             sys.stdout.flush()
@@ -175,67 +174,85 @@ def backfill(
         "date-time with Z or an offset (2025-01-31T08:00:00Z, 2025-01-31T09:00+01:00).",
     ),
     page_size: int = typer.Option(50, "--page-size", min=1, help="Search page size (API max 50)."),
+    source: str | None = typer.Option(
+        None, "--source", help="Scan only this source (a key of 'sources'); default: all."
+    ),
     config: Path | None = ConfigOption,
 ) -> None:
     """Scan every customer (and wanted events) into the inbox, then stream from the recorded
-    offset. Resumable: run it again after an interruption."""
+    offset. Resumable: run it again after an interruption. With several sources, each
+    source node's stream in turn (``--source``: one source's)."""
+    since = None if since is None else parse_since(since)
+    with _session(config, exclusive=True, create=True) as s:
+        check_pipeline(s.cfg, pipeline)
+        check_source_name(s.cfg, source)
+        for client in s.clients:
+            if source in (None, client.source):
+                _backfill_stream(s, client, pipeline, since, page_size)
+
+
+def _backfill_stream(
+    s: _Session, client: ContacthubClient, pipeline: str | None, since: str | None, page_size: int
+) -> None:
+    """Backfill one source node's stream, then stream it to its end (one lease)."""
     from ..engine.apply import Applier, rules_from_config
     from ..engine.backfill import Backfill
     from ..engine.leader import Lease, new_owner
     from ..engine.runner import LEASE_TTL, ingest_to_end
 
-    since = None if since is None else parse_since(since)
-    with _session(config, exclusive=True, create=True) as s:
-        check_pipeline(s.cfg, pipeline)
-        chosen = [p for p in s.cfg.pipelines if pipeline in (None, p.name)]
-        events = [p for p in chosen if p.entity == "event"]
-        types = (
-            None
-            if any(p.event_types is None for p in events)
-            else sorted({t for p in events for t in p.event_types or []})
-        )
-        lease = Lease(s.store, s.client.stream, new_owner(), LEASE_TTL)
-        if not lease.acquire():
-            holder, _ = lease.holder()
-            raise StateError(f"another process holds the polling lease ({holder}); stop it first")
-        applier = Applier(rules_from_config(s.cfg))
-        with _progress() as report:
-            job = Backfill(
-                s.store,
-                s.client,
-                applier,
-                page_size=page_size,
-                pipelines=frozenset(p.name for p in chosen),
-                event_types=types,
-                scan_events=bool(events),
-                since=since,
-                stop=s.stop,
-                on_page=lease.renew,
-                progress=report,
-            )
-            result = job.run()
-        lease.release()
-        if result.replaced:
-            typer.echo("an interrupted backfill with other arguments was dropped (not resumed)")
-        typer.echo(
-            f"backfill {'resumed and ' if result.resumed else ''}finished: {result.customers} "
-            f"customer and {result.events} event documents scanned in {result.queries} searches "
-            f"({result.splits} slice splits); stream continues from offset "
-            f"{result.recorded_offset}"
-        )
-        streamed = ingest_to_end(
+    chosen = [p for p in s.cfg.pipelines_of(client.source) if pipeline in (None, p.name)]
+    if not chosen:
+        return
+    events = [p for p in chosen if p.entity == "event"]
+    types = (
+        None
+        if any(p.event_types is None for p in events)
+        else sorted({t for p in events for t in p.event_types or []})
+    )
+    lease = Lease(s.store, client.stream, new_owner(), LEASE_TTL)
+    if not lease.acquire():
+        holder, _ = lease.holder()
+        raise StateError(f"another process holds the polling lease ({holder}); stop it first")
+    applier = Applier(rules_from_config(s.cfg, client.source))
+    if len(s.clients) > 1:
+        typer.echo(f"backfill of source {client.source}, stream {client.stream}")
+    with _progress() as report:
+        job = Backfill(
             s.store,
-            s.client,
+            client,
             applier,
-            page_size=s.cfg.source.page_size,
-            lease=lease,
+            page_size=page_size,
+            pipelines=frozenset(p.name for p in chosen),
+            event_types=types,
+            scan_events=bool(events),
+            since=since,
             stop=s.stop,
+            on_page=lease.renew,
+            progress=report,
         )
-        if streamed is not None:
-            typer.echo(
-                f"stream: {streamed.updates} updates since the backfill, offset "
-                f"{streamed.offset}; deliver with `syncer sync --once` or `syncer run`"
-            )
+        result = job.run()
+    lease.release()
+    if result.replaced:
+        typer.echo("an interrupted backfill with other arguments was dropped (not resumed)")
+    typer.echo(
+        f"backfill {'resumed and ' if result.resumed else ''}finished: {result.customers} "
+        f"customer and {result.events} event documents scanned in {result.queries} searches "
+        f"({result.splits} slice splits); stream continues from offset "
+        f"{result.recorded_offset}"
+    )
+    streamed = ingest_to_end(
+        s.store,
+        client,
+        applier,
+        page_size=s.cfg.sources[client.source].page_size,
+        lease=lease,
+        stop=s.stop,
+    )
+    if streamed is not None:
+        typer.echo(
+            f"stream: {streamed.updates} updates since the backfill, offset "
+            f"{streamed.offset}; deliver with `syncer sync --once` or `syncer run`"
+        )
 
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -313,11 +330,11 @@ def status(
     if console.is_terminal:
         render_status(data, console)
         return
-    src = data["source"]
-    typer.echo(
-        f"source {src['stream']}: offset {src['offset']}, stream last "
-        f"{src['last_offset']}, lag {src['lag']}, lease {src['lease_owner'] or 'free'}"
-    )
+    for src in data["streams"]:
+        typer.echo(
+            f"source {_label(src)}: offset {src['offset']}, stream last "
+            f"{src['last_offset']}, lag {src['lag']}, lease {src['lease_owner'] or 'free'}"
+        )
     for name, states in sorted(data["pipelines"].items()):
         parts = ", ".join(f"{k} {v}" for k, v in sorted(states.items()))
         typer.echo(f"pipeline {name}: {parts or 'no deliveries'}")
@@ -328,13 +345,32 @@ def status(
         typer.echo(f"  #{d['id']} {d['pipeline']} {d['entity_id']}: {d['last_error']}")
 
 
-def _status(s: _Session) -> dict[str, Any]:
-    cp = s.store.checkpoint(s.client.stream)
+def _label(src: dict[str, Any]) -> str:
+    """``<ws>/<node>`` of the single source form; ``<source> (<stream>)`` of named ones."""
+    return src["stream"] if src["source"] == "default" else f"{src['source']} ({src['stream']})"
+
+
+def _stream_status(s: _Session, client: ContacthubClient) -> dict[str, Any]:
+    cp = s.store.checkpoint(client.stream)
     offset = cp.offset if cp else 0
     try:
-        last: int | None = s.client.last_offset()
+        last: int | None = client.last_offset()
     except SyncerError:
         last = cp.stream_last_offset if cp else None
+    return {
+        "source": client.source,
+        "stream": client.stream,
+        "offset": offset,
+        "last_offset": last,
+        "lag": None if last is None else max(0, last - offset),
+        "lease_owner": cp.lease_owner if cp else None,
+        "lease_expires_at": cp.lease_expires_at if cp else None,
+        "backfill": cp.backfill_state if cp else None,
+    }
+
+
+def _status(s: _Session) -> dict[str, Any]:
+    streams = [_stream_status(s, c) for c in s.clients]
     with s.store.reader() as conn:
         pipelines = ops.deliveries_by_state(conn)
         dead = ops.dead_letters(conn)
@@ -342,20 +378,18 @@ def _status(s: _Session) -> dict[str, Any]:
     for p in s.cfg.pipelines:
         pipelines.setdefault(p.name, {})
     return {
-        "source": {
-            "stream": s.client.stream,
-            "offset": offset,
-            "last_offset": last,
-            "lag": None if last is None else max(0, last - offset),
-            "lease_owner": cp.lease_owner if cp else None,
-            "lease_expires_at": cp.lease_expires_at if cp else None,
-            "backfill": cp.backfill_state if cp else None,
-        },
+        "source": streams[0],  # the first stream (the only one of the single source form)
+        "streams": streams,  # every source node's stream
         "pipelines": pipelines,
         "runs": s.store.last_runs(5),
         "dead_letters": dead,
         "dead_total": dead_total,
     }
+
+
+SourceOption = typer.Option(
+    None, "--source", help="The source (a key of 'sources'); required with several."
+)
 
 
 def _offsets_app() -> typer.Typer:
@@ -366,42 +400,54 @@ def _offsets_app() -> typer.Typer:
     def show(config: Path | None = ConfigOption) -> None:
         """Print the committed offset and the stream's last offset."""
         with _session(config, exclusive=False) as s:
-            data = _status(s)["source"]
-        typer.echo(
-            f"{data['stream']}: offset {data['offset']}, stream last "
-            f"{data['last_offset']}, lag {data['lag']}"
-        )
-
-    def _set(s: _Session, offset: int, force: bool) -> None:
-        if s.store.lease_is_live(s.client.stream) and not force:
-            cp = s.store.checkpoint(s.client.stream)
-            raise StateError(
-                f"the polling lease is held by {cp.lease_owner if cp else '?'}: "
-                "stop it first, or pass --force"
+            streams = _status(s)["streams"]
+        for data in streams:
+            typer.echo(
+                f"{_label(data)}: offset {data['offset']}, stream last "
+                f"{data['last_offset']}, lag {data['lag']}"
             )
-        s.store.set_offset(s.client.stream, offset)
-        typer.echo(f"{s.client.stream}: offset set to {offset}")
+
+    def _set(s: _Session, offset: int, force: bool, source: str | None) -> None:
+        check_source_name(s.cfg, source)
+        if source is None and len(s.cfg.sources) > 1:
+            fail(
+                f"several sources are configured: pass --source ({', '.join(s.cfg.sources)})",
+                EXIT_CONFIG,
+            )
+        chosen = [c for c in s.clients if source in (None, c.source)]
+        for client in chosen:
+            if s.store.lease_is_live(client.stream) and not force:
+                cp = s.store.checkpoint(client.stream)
+                raise StateError(
+                    f"the polling lease of {client.stream} is held by "
+                    f"{cp.lease_owner if cp else '?'}: stop it first, or pass --force"
+                )
+        for client in chosen:  # every node of the source (offsets are per workspace)
+            s.store.set_offset(client.stream, offset)
+            typer.echo(f"{client.stream}: offset set to {offset}")
 
     @app.command("set")
     @clean_errors
     def set_(
         offset: int = typer.Argument(..., min=0, help="The new committed offset."),
         force: bool = typer.Option(False, "--force", help="Even while a lease is live."),
+        source: str | None = SourceOption,
         config: Path | None = ConfigOption,
     ) -> None:
         """Set the committed offset (reading continues after it)."""
         with _session(config, exclusive=not force) as s:
-            _set(s, offset, force)
+            _set(s, offset, force, source)
 
     @app.command("reset")
     @clean_errors
     def reset(
         force: bool = typer.Option(False, "--force", help="Even while a lease is live."),
+        source: str | None = SourceOption,
         config: Path | None = ConfigOption,
     ) -> None:
         """Reset the committed offset to 0 (the whole retained stream is read again)."""
         with _session(config, exclusive=not force) as s:
-            _set(s, 0, force)
+            _set(s, 0, force, source)
 
     return app
 
@@ -410,7 +456,7 @@ def health(config: Path | None = ConfigOption) -> None:
     """Exit 0 when every job's heartbeat is fresh, 1 when one is stale or missing."""
     with _session(config, exclusive=False) as s:
         beats = {b["job"]: b for b in s.store.heartbeats()}
-        jobs = [f"ingest:{s.client.stream}"]
+        jobs = [f"ingest:{c.stream}" for c in s.clients]
         jobs += [
             f"deliver:{t}" for t in s.cfg.targets if any(p.target == t for p in s.cfg.pipelines)
         ]

@@ -6,6 +6,7 @@ templates are compiled, and secrets are checked to come from the environment.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -23,7 +24,13 @@ from syncer.config.secrets import iter_secrets
 from syncer.config.target_rules import RULES, TargetRules
 from syncer.mapping.templates import is_template, template_problems
 
-__all__ = ["check_pipelines", "check_secrets", "check_state_url", "check_target_references"]
+__all__ = [
+    "check_pipelines",
+    "check_secrets",
+    "check_source_references",
+    "check_state_url",
+    "check_target_references",
+]
 
 Issues = list[tuple[KeyPath, str]]
 
@@ -159,6 +166,27 @@ def check_pipelines(
             _check_template(p.list_, (*base, "list"), issues)
         if rules is not None:
             _check_target_features(p, base, p.target, rules, issues)
+    return issues
+
+
+def check_source_references(
+    pipelines: Iterable[tuple[int, PipelineConfig]], names: list[str] | None
+) -> Issues:
+    """Every ``pipelines[i].source`` names a configured source (``names`` None: unknown)."""
+    if names is None:
+        return []
+    issues: Issues = []
+    for index, p in pipelines:
+        if p.source is None or p.source in names:
+            continue
+        close = difflib.get_close_matches(p.source, names, n=1, cutoff=0.6)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        issues.append(
+            (
+                ("pipelines", index, "source"),
+                f"unknown source '{p.source}'{hint}; known sources: {', '.join(names)}",
+            )
+        )
     return issues
 
 

@@ -19,12 +19,16 @@ from sqlalchemy.engine import make_url
 from syncer.config.checks import (
     check_pipelines,
     check_secrets,
+    check_source_references,
     check_state_url,
     check_target_references,
 )
 from syncer.config.envexpand import expand
 from syncer.config.issues import ConfigError, ConfigIssue, KeyPath, format_path
 from syncer.config.models import (
+    BOTH_SOURCE_FORMS,
+    DEFAULT_SOURCE,
+    NO_SOURCE,
     TARGET_MODELS,
     ContacthubSourceConfig,
     PipelineConfig,
@@ -81,13 +85,20 @@ def _sections(
 ]:
     """Secret-bearing sections, pipelines and target types: from ``cfg``, or part by part."""
     if cfg is not None:
-        sections: list[tuple[KeyPath, BaseModel]] = [(("source",), cfg.source)]
+        sections: list[tuple[KeyPath, BaseModel]] = [
+            (_source_path(data, name), src) for name, src in cfg.sources.items()
+        ]
         sections += [(("targets", name), t) for name, t in cfg.targets.items()]
         types: dict[str, str | None] | None = {n: t.type for n, t in cfg.targets.items()}
         return sections, list(enumerate(cfg.pipelines)), types
     sections = []
     if (source := _try(ContacthubSourceConfig, data.get("source"))) is not None:
         sections.append((("source",), source))
+    raw_sources = data.get("sources")
+    if isinstance(raw_sources, dict):
+        for name, raw in raw_sources.items():
+            if (source := _try(ContacthubSourceConfig, raw)) is not None:
+                sections.append((("sources", name), source))
     raw_targets = data.get("targets")
     types = None
     if isinstance(raw_targets, dict):
@@ -104,6 +115,56 @@ def _sections(
             if isinstance(pipeline := _without_unknown_keys(PipelineConfig, raw), PipelineConfig):
                 pipelines.append((index, pipeline))
     return sections, pipelines, types
+
+
+def _source_path(data: dict[str, Any], name: str) -> KeyPath:
+    """Where source ``name`` is written: ``source`` (the single form) or ``sources.<name>``."""
+    return ("source",) if "source" in data and name == DEFAULT_SOURCE else ("sources", name)
+
+
+def _source_names(cfg: SyncerConfig | None, data: dict[str, Any]) -> list[str] | None:
+    """The configured source names, or None when the document does not say them."""
+    if cfg is not None:
+        return list(cfg.sources)
+    if "source" in data and "sources" not in data:
+        return [DEFAULT_SOURCE]
+    raw = data.get("sources")
+    return [str(n) for n in raw] if isinstance(raw, dict) and "source" not in data else None
+
+
+def _source_form_issues(data: dict[str, Any]) -> list[tuple[KeyPath, str]]:
+    """Both forms, or neither, at the key path the user looks at."""
+    if "source" in data and "sources" in data:
+        return [(("sources",), BOTH_SOURCE_FORMS)]
+    if "source" not in data and not data.get("sources"):
+        return [(("sources",), NO_SOURCE)]
+    return []
+
+
+def _same_streams(data: dict[str, Any]) -> list[tuple[KeyPath, str]]:
+    """Two sources reading one workspace node would hold each customer twice."""
+    raw = data.get("sources")
+    if not isinstance(raw, dict):
+        return []
+    seen: dict[tuple[str, str], str] = {}
+    issues: list[tuple[KeyPath, str]] = []
+    for name, src in raw.items():
+        if not isinstance(src, dict):
+            continue
+        nodes = src.get("node_ids") if src.get("node_ids") is not None else [src.get("node_id")]
+        for node in nodes if isinstance(nodes, list) else []:
+            key = (str(src.get("workspace_id")), str(node))
+            if key in seen:
+                issues.append(
+                    (
+                        ("sources", name),
+                        f"reads workspace {key[0]} node {key[1]} like source '{seen[key]}': "
+                        "each node belongs to one source",
+                    )
+                )
+            else:
+                seen[key] = str(name)
+    return issues
 
 
 def _without_unknown_keys(model: type[BaseModel], value: Any) -> BaseModel | None:
@@ -155,10 +216,14 @@ def _credential_fields(model: type[BaseModel]) -> set[str]:
 
 def _credential_values(data: dict[str, Any]) -> list[tuple[KeyPath, Any]]:
     found: list[tuple[KeyPath, Any]] = []
-    source = data.get("source")
-    if isinstance(source, dict):
-        for key in _credential_fields(ContacthubSourceConfig) & set(source):
-            found.append((("source", key), source[key]))
+    raw_sources = data.get("sources")
+    named = raw_sources.items() if isinstance(raw_sources, dict) else []
+    for where, source in [(("source",), data.get("source"))] + [
+        (("sources", n), s) for n, s in named
+    ]:
+        if isinstance(source, dict):
+            for key in _credential_fields(ContacthubSourceConfig) & set(source):
+                found.append(((*where, key), source[key]))
     targets = data.get("targets")
     if isinstance(targets, dict):
         for name, raw in targets.items():
@@ -227,10 +292,17 @@ def load_config(
         cfg = SyncerConfig.model_validate(expansion.data)
     except ValidationError as exc:
         unset = expansion.unset_paths
-        issues += [i for i in pydantic_issues(exc, expansion.data) if i[0] not in unset]
+        whole = {BOTH_SOURCE_FORMS, NO_SOURCE}  # reported below, at their key path
+        issues += [
+            i
+            for i in pydantic_issues(exc, expansion.data)
+            if i[0] not in unset and not (i[0] == () and i[1] in whole)
+        ]
+    issues += _source_form_issues(expansion.data) + _same_streams(expansion.data)
     sections, pipelines, target_types = _sections(cfg, expansion.data)
     issues += check_secrets(sections, expansion)
     issues += check_pipelines(pipelines, target_types)
+    issues += check_source_references(pipelines, _source_names(cfg, expansion.data))
     if cfg is None and target_types is not None:
         checked = {index for index, _ in pipelines}
         issues += check_target_references(_target_references(expansion.data, checked), target_types)

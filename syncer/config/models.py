@@ -28,6 +28,7 @@ from syncer.config.secrets import url_passwords
 from syncer.config.types import Duration, Rate
 
 __all__ = [
+    "DEFAULT_SOURCE",
     "TARGET_MODELS",
     "ConsoleConfig",
     "ContacthubSourceConfig",
@@ -115,7 +116,15 @@ class ContacthubSourceConfig(_Model):
         min_length=1, description="Contacthub API root, e.g. https://api.contactlab.it/hub/v1."
     )
     workspace_id: str = Field(min_length=1, description="Contacthub workspace id.")
-    node_id: str = Field(min_length=1, description="Contacthub entry node id.")
+    node_id: str | None = Field(
+        default=None, min_length=1, description="Contacthub entry node id (or use node_ids)."
+    )
+    node_ids: list[Annotated[str, Field(min_length=1)]] | None = Field(
+        default=None,
+        min_length=1,
+        description="Several entry nodes of the workspace, each read as its own stream "
+        "(instead of node_id).",
+    )
     token: SecretStr = Field(description="Bearer token; must be an env reference like ${NAME}.")
     page_size: int = Field(
         default=500, ge=1, le=4000, description="Update stream page size (1..4000)."
@@ -124,6 +133,31 @@ class ContacthubSourceConfig(_Model):
         default=30.0, description="Pause between stream polls once caught up, e.g. 30s."
     )
     timeout: Duration = Field(default=30.0, description="HTTP timeout per request, e.g. 30s.")
+
+    @model_validator(mode="after")
+    def _one_node_form(self) -> ContacthubSourceConfig:
+        if (self.node_id is None) == (self.node_ids is None):
+            raise ValueError("give either 'node_id' (one entry node) or 'node_ids' (several)")
+        if self.node_ids is not None and len(set(self.node_ids)) != len(self.node_ids):
+            raise ValueError("'node_ids' lists a node more than once")
+        return self
+
+    @property
+    def nodes(self) -> list[str]:
+        """The entry nodes read, in config order."""
+        return list(self.node_ids) if self.node_ids is not None else [str(self.node_id)]
+
+
+DEFAULT_SOURCE = "default"
+"""The name the single ``source:`` form gets; its customers keep un-prefixed ids in the state."""
+
+SOURCE_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"  # no ':', the namespace separator in the state
+SourceName = Annotated[str, Field(pattern=SOURCE_NAME_PATTERN, max_length=40)]
+BOTH_SOURCE_FORMS = (
+    "'source' and 'sources' are both given: use 'sources' alone (name the former "
+    f"'source' '{DEFAULT_SOURCE}' there to keep its state)"
+)
+NO_SOURCE = "required key is missing: give 'source' (one source) or 'sources' (named sources)"
 
 
 class _TargetBase(_Model):
@@ -288,6 +322,10 @@ class PipelineConfig(_Model):
     on_delete: Literal["delete", "remove_from_list", "unsubscribe", "ignore"] = Field(
         default="ignore", description="What a deleted/forgotten customer does in the target."
     )
+    source: str | None = Field(
+        default=None,
+        description="Name of a key under 'sources' this pipeline takes; none = every source.",
+    )
 
 
 class MetricsConfig(_Model):
@@ -336,7 +374,16 @@ class SyncerConfig(_Model):
 
     version: Literal[1] = Field(description="Config language version; must be 1.")
     state: StateConfig = Field(default_factory=StateConfig, description="State store.")
-    source: ContacthubSourceConfig = Field(description="Where changes are read from.")
+    source: ContacthubSourceConfig | None = Field(
+        default=None,
+        description=f"One Contacthub source (named '{DEFAULT_SOURCE}'); or use 'sources'.",
+    )
+    sources: dict[SourceName, ContacthubSourceConfig] = Field(
+        default_factory=dict,
+        description="Named Contacthub sources (workspace and nodes each), each with its own "
+        "offsets, polling lease, backfill and lag. Customers of a source other than "
+        f"'{DEFAULT_SOURCE}' are kept as '<source>:<id>' in the state.",
+    )
     targets: dict[str, TargetConfig] = Field(
         min_length=1, description="Named target accounts, referenced by pipelines."
     )
@@ -352,6 +399,22 @@ class SyncerConfig(_Model):
     console: ConsoleConfig = Field(
         default_factory=ConsoleConfig, description="Web console access tokens."
     )
+
+    @model_validator(mode="after")
+    def _one_source_form(self) -> SyncerConfig:
+        """``source:`` becomes ``sources: {default: ...}`` (``source`` stays, for readers of
+        the single form; a dump of the result validates again). Engine code reads ``sources``."""
+        if self.source is not None:
+            if self.sources and self.sources != {DEFAULT_SOURCE: self.source}:
+                raise ValueError(BOTH_SOURCE_FORMS)
+            self.sources = {DEFAULT_SOURCE: self.source}
+        if not self.sources:
+            raise ValueError(NO_SOURCE)
+        return self
+
+    def pipelines_of(self, source: str) -> list[PipelineConfig]:
+        """The pipelines that take the documents of ``source``."""
+        return [p for p in self.pipelines if p.source in (None, source)]
 
 
 TARGET_MODELS: dict[str, type[Nrs360TargetConfig | OctopushTargetConfig | Np6TargetConfig]] = {

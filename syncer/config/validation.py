@@ -71,6 +71,8 @@ def _model_at(path: KeyPath, data: Any) -> type[BaseModel] | None:
             return SyncerConfig
         case (str(section),) if section in _SECTIONS:
             return _SECTIONS[section]
+        case ("sources", str()):
+            return ContacthubSourceConfig
         case ("targets", str()):
             target = _get(data, path)
             kind = target.get("type") if isinstance(target, dict) else None
@@ -114,6 +116,11 @@ def _message(err: ErrorDetails, path: KeyPath, data: Any) -> str:
         return f"unsupported config version {given!r}; this syncer reads version 1"
     if kind == "string_pattern_mismatch" and len(path) == 3 and path[-1] == "name":
         return f"invalid pipeline name {given!r}: use lower-case letters, digits, '-' and '_'"
+    if kind == "string_pattern_mismatch" and len(path) == 2 and path[0] == "sources":
+        return (
+            f"invalid source name {path[1]!r}: use lower-case letters, digits, '-' and '_' "
+            "(at most 40)"
+        )
     if kind == "string_pattern_mismatch" and path == ("metrics", "address"):
         return f"invalid address {given!r}: use host:port, e.g. 127.0.0.1:9464"
     message = _lower_first(err["msg"])

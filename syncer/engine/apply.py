@@ -45,6 +45,7 @@ class Incoming:
     ingest builds 4,000 of these per page.)"""
 
     __slots__ = (
+        "customer_id",
         "doc",
         "entity_id",
         "entity_type",
@@ -64,12 +65,16 @@ class Incoming:
         payload: str,
         page_offset: int,
         position: int,
+        prefix: str = "",
     ) -> None:
         self.origin = origin
         self.entity_type = entity_type  # customer | event | unknown
         self.operation = operation  # CREATE | UPDATE | DELETE
         self.doc = doc
-        self.entity_id = str(doc.get("id") or "")
+        # ids in the state carry the source's namespace (``id_prefix``); ``doc`` stays as read
+        self.entity_id = prefix + str(doc.get("id") or "")
+        customer = doc.get("customerId") if entity_type == "event" else None
+        self.customer_id = prefix + str(customer) if customer else None  # an event's customer
         self.payload = payload
         self.page_offset = page_offset
         self.position = position
@@ -121,11 +126,13 @@ class ApplyStats:
         }
 
 
-def rules_from_config(cfg: SyncerConfig) -> list[Rule]:
+def rules_from_config(cfg: SyncerConfig, source: str | None = None) -> list[Rule]:
+    """The rules of every pipeline, or of those that take ``source``'s documents."""
     mappers = compile_pipelines(cfg)
+    chosen = cfg.pipelines if source is None else cfg.pipelines_of(source)
     return [
         Rule(p.name, p.target, p.entity, p.on_delete, mappers[p.name], p.when is not None)
-        for p in cfg.pipelines
+        for p in chosen
     ]
 
 
@@ -180,11 +187,7 @@ class _Batch:
         self.stats = ApplyStats(documents=len(items))
         customers = {i.entity_id for i in items if i.entity_type == "customer"}
         events = {i.entity_id for i in items if i.entity_type == "event"}
-        event_customers = {
-            str(i.doc["customerId"])
-            for i in items
-            if i.entity_type == "event" and i.doc.get("customerId")
-        }
+        event_customers = {i.customer_id for i in items if i.customer_id is not None}
         stored = ops.customer_states(conn, customers)
         self.versions = {cid: version for cid, (version, _) in stored.items()}
         # customer -> the pipelines selecting it: as stored, and as this batch leaves it
@@ -302,8 +305,7 @@ class _Batch:
             self.stats.duplicate_events += 1
             return
         self.known_events.add(eid)
-        cid = item.doc.get("customerId")
-        cid = str(cid) if cid else None
+        cid = item.customer_id
         self.entity_rows[("event", eid)] = self._entity_row(item, cid)
         self.stats.applied += 1
         if cid is not None and cid in self.suppressed:

@@ -387,7 +387,16 @@ class Backfill:
             self.on_page()
         offset = self.result.recorded_offset
         items = [
-            Incoming("backfill", kind, "UPDATE", doc, orjson.dumps(doc).decode(), offset, n)
+            Incoming(
+                "backfill",
+                kind,
+                "UPDATE",
+                doc,
+                orjson.dumps(doc).decode(),
+                offset,
+                n,
+                self.client.prefix,
+            )
             for n, doc in enumerate(elements)
             if isinstance(doc, dict) and doc.get("id")
         ]

@@ -1,9 +1,10 @@
 """``syncer run``: "sync once" on a schedule (APScheduler 3, ``BlockingScheduler``).
 
-Jobs: one ingest job for the source (every ``source.poll_interval``) and one delivery job per
-target (every ``deliver_interval``), with ``coalesce=True``; the ingest job has
-``max_instances=1``, delivery jobs see "Wake-up". Every job writes a heartbeat row (``syncer
-health`` reads them).
+Jobs: one ingest job per source node's stream (every poll_interval of its source; each its own
+lease and its own backoff while its source fails, so one source never holds up another) and
+one delivery job per target (every ``deliver_interval``), with ``coalesce=True``; ingest jobs
+have ``max_instances=1``, delivery jobs see "Wake-up". Every job writes a heartbeat row
+(``syncer health`` reads them).
 
 Wake-up: an ingest run that committed new (or reopened) deliveries wakes the targets' delivery
 jobs at once instead of leaving the rows to the next delivery tick, so a change reaches its
@@ -38,11 +39,12 @@ import contextlib
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from types import FrameType
 from typing import Any
 
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy.exc import SQLAlchemyError
@@ -67,16 +69,35 @@ from .runner import new_run_id
 DELIVER_INTERVAL = 2.0
 HEARTBEAT_EVERY = 10.0
 DB_BACKOFF_MAX = 30.0  # seconds a job waits at most between tries while the database is down
+SOURCE_BACKOFF_MAX = 300.0  # seconds an ingest job waits at most while its source keeps failing
+
+
+class _Stream:
+    """One source node's update stream as the daemon polls it: own lease, job, backoff."""
+
+    def __init__(
+        self, cfg: SyncerConfig, store: Store, client: ContacthubClient, owner: str, job: str
+    ) -> None:
+        src = cfg.sources[client.source]
+        self.client, self.job = client, job
+        self.poll_interval, self.page_size = src.poll_interval, src.page_size
+        self.lease = Lease(store, client.stream, owner, max(60.0, 3 * self.poll_interval))
+        self.applier = Applier(rules_from_config(cfg, client.source))
+        self.problem: str | None = None  # why the last source call failed (readiness)
 
 
 class Daemon:
-    """The scheduler shell around ingest and delivery; :meth:`run` blocks until stopped."""
+    """The scheduler shell around ingest and delivery; :meth:`run` blocks until stopped.
+
+    ``client``: one, or one per source node (:func:`~syncer.source.sources.source_clients`);
+    each stream is its own ingest job with its own lease and source backoff, so a slow or
+    failing source never delays the others."""
 
     def __init__(
         self,
         cfg: SyncerConfig,
         store: Store,
-        client: ContacthubClient,
+        client: ContacthubClient | Sequence[ContacthubClient],
         *,
         stop: threading.Event | None = None,
         owner: str | None = None,
@@ -84,17 +105,33 @@ class Daemon:
         deliver_interval: float = DELIVER_INTERVAL,
         shutdown_timeout: float = 30.0,
     ) -> None:
-        self.cfg, self.store, self.client = cfg, store, client
+        clients = [client] if isinstance(client, ContacthubClient) else list(client)
+        self.cfg, self.store, self.client = cfg, store, clients[0]
         self.stop = stop or threading.Event()
         self.owner = owner or new_owner()
         self.run_id = new_run_id("daemon")
         self.deliverer = deliverer or Deliverer(cfg, store, run_id=self.run_id)
         self.deliver_interval = deliver_interval
         self.shutdown_timeout = shutdown_timeout
-        self.poll_interval = cfg.source.poll_interval
-        self.lease = Lease(store, client.stream, self.owner, max(60.0, 3 * self.poll_interval))
-        self.applier = Applier(rules_from_config(cfg))
-        self.scheduler = BlockingScheduler(timezone="UTC")
+        # the single stream keeps its job name "ingest"; several are "ingest:<stream>"
+        self.streams = [
+            _Stream(
+                cfg, store, c, self.owner, "ingest" if len(clients) == 1 else f"ingest:{c.stream}"
+            )
+            for c in clients
+        ]
+        first = self.streams[0]
+        self.poll_interval, self.lease, self.applier = (
+            first.poll_interval,
+            first.lease,
+            first.applier,
+        )
+        # a thread per ingest job and two per delivery job: a source stuck in its retries
+        # holds only its own thread
+        workers = max(10, len(self.streams) + 2 * len(cfg.targets) + 2)  # 10: the default
+        self.scheduler = BlockingScheduler(
+            timezone="UTC", executors={"default": ThreadPoolExecutor(workers)}
+        )
         self.exit_code = 0
         self.dangling = False  # jobs still running after shutdown_timeout
         self.counts: dict[str, Any] = {"ingest_pages": 0, "ingest_updates": 0, "delivered": {}}
@@ -107,7 +144,6 @@ class Daemon:
         self._woken: set[str] = set()
         self.log = get_logger(component="daemon", owner=self.owner, run_id=self.run_id)
         self.liveness = Liveness()
-        self._source_problem: str | None = None  # why the last source call failed (readiness)
 
     # -- lifecycle -------------------------------------------------------------------------
     def run(self, install_signals: bool = True) -> int:
@@ -121,7 +157,9 @@ class Daemon:
             self.store.run_started(self.run_id, "daemon")
             self._schedule()
             self.log.info(
-                "daemon started", stream=self.client.stream, poll_interval=self.poll_interval
+                "daemon started",
+                streams=[s.client.stream for s in self.streams],
+                poll_interval=self.poll_interval,
             )
             if not self.stop.is_set():
                 self.scheduler.start()
@@ -153,19 +191,22 @@ class Daemon:
         return server
 
     def _source_down(self) -> str | None:
-        """Readiness: the leader cannot read Contacthub (a follower does not read it)."""
-        problem = self._source_problem
-        if problem is None or self._lease_state() != "leader":
-            return None
-        return f"source unreachable: {problem}"
+        """Readiness: a stream this process leads cannot read Contacthub (a follower does
+        not read it)."""
+        for s in self.streams:
+            if s.problem is not None and s.lease.holder()[0] == self.owner:
+                where = f" ({s.client.stream})" if len(self.streams) > 1 else ""
+                return f"source unreachable{where}: {s.problem}"
+        return None
 
-    def _source_ok(self, ok: bool, problem: str | None = None) -> None:
-        self._source_problem = None if ok else (problem or "unknown error")
-        metrics.SOURCE_UP.labels(self.client.stream).set(1 if ok else 0)
+    def _source_ok(self, stream: _Stream, ok: bool, problem: str | None = None) -> None:
+        stream.problem = None if ok else (problem or "unknown error")
+        metrics.SOURCE_UP.labels(stream.client.stream).set(1 if ok else 0)
 
     def _lease_state(self) -> str:
-        holder, _ = self.lease.holder()
-        return "leader" if holder == self.owner else "follower"
+        """``leader`` while this process holds the polling lease of any stream."""
+        leads = any(s.lease.holder()[0] == self.owner for s in self.streams)
+        return "leader" if leads else "follower"
 
     def request_stop(self, code: int | None = None) -> None:
         """Stop taking new work; safe from any thread."""
@@ -202,7 +243,8 @@ class Daemon:
             self.deliverer.close()
         status = "ok" if self.exit_code == 0 else "failed"
         try:
-            self.lease.release()
+            for s in self.streams:
+                s.lease.release()
             self.store.run_finished(self.run_id, status, self.counts)
         except SQLAlchemyError as exc:  # the lease expires by itself; nothing else is lost
             self.log.error(
@@ -216,17 +258,18 @@ class Daemon:
         common: dict[str, Any] = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
         now = datetime.now(UTC)
         # every loop is alive from the start; one that never runs goes stale (liveness)
-        self.liveness.beat("ingest", self.poll_interval)
+        for s in self.streams:
+            self.liveness.beat(s.job, s.poll_interval)
+            self.scheduler.add_job(
+                self._guard(s.job, s.poll_interval, self._ingest_job, s),
+                "interval",
+                seconds=s.poll_interval,
+                id=s.job,
+                next_run_time=now,
+                **common,
+            )
         for name in self.deliverer.target_names:
             self.liveness.beat(f"deliver:{name}", self.deliver_interval)
-        self.scheduler.add_job(
-            self._guard("ingest", self.poll_interval, self._ingest_job),
-            "interval",
-            seconds=self.poll_interval,
-            id="ingest",
-            next_run_time=now,
-            **common,
-        )
         for name in self.deliverer.target_names:
             self.scheduler.add_job(
                 self._guard(f"deliver:{name}", self.deliver_interval, self._deliver_job, name),
@@ -244,11 +287,12 @@ class Daemon:
         ``fn`` returns ``False`` when it did nothing (another run of the job is the live one).
         Every run that ends, however, beats the job's liveness: a failing loop is alive."""
 
-        failures = 0
+        failures = 0  # the state database's
+        source_failures = 0  # RetryableError: the source's (or a target's)
         not_before = 0.0
 
         def run() -> None:
-            nonlocal failures, not_before
+            nonlocal failures, source_failures, not_before
             if self.stop.is_set():
                 return
             if time.monotonic() < not_before:  # backing off from a database outage: alive
@@ -263,7 +307,7 @@ class Daemon:
                     return
                 if failures:
                     self.log.info("state database reachable again", job=job)
-                failures = 0
+                failures = source_failures = 0
             except SQLAlchemyError as exc:
                 reason = db_unavailable(exc)
                 if reason is None:
@@ -284,7 +328,17 @@ class Daemon:
                 self.log.error("job stopped: the operator must act", job=job, error=str(exc))
                 self.request_stop(code=3)
             except RetryableError as exc:
-                self.log.warning("job failed, retried next time", job=job, error=str(exc))
+                # a source that keeps failing is polled less often (its own backoff, up to
+                # SOURCE_BACKOFF_MAX); the other jobs are not touched
+                source_failures += 1
+                wait = backoff_delay(source_failures, interval, SOURCE_BACKOFF_MAX)
+                not_before = time.monotonic() + (wait if source_failures > 1 else 0.0)
+                self.log.warning(
+                    "job failed, retried next time",
+                    job=job,
+                    error=str(exc),
+                    failures=source_failures,
+                )
             except Exception:
                 self.log.exception("job crashed, retried next time", job=job)
             finally:
@@ -296,49 +350,52 @@ class Daemon:
 
         return run
 
-    def _ingest_job(self) -> None:
-        job = f"ingest:{self.client.stream}"
-        if not self.lease.acquire():
-            holder, _ = self.lease.holder()
-            self.log.debug("not polling: another process holds the lease", holder=holder)
+    def _ingest_job(self, s: _Stream) -> None:
+        stream = s.client.stream
+        job = f"ingest:{stream}"
+        if not s.lease.acquire():
+            holder, _ = s.lease.holder()
+            self.log.debug(
+                "not polling: another process holds the lease", holder=holder, stream=stream
+            )
             return
         last_beat = [0.0]
 
         def on_page() -> None:
-            self.liveness.beat("ingest", self.poll_interval)  # a long catch-up is alive
-            self.lease.renew()
+            self.liveness.beat(s.job, s.poll_interval)  # a long catch-up is alive
+            s.lease.renew()
             if time.monotonic() - last_beat[0] > HEARTBEAT_EVERY:
-                self.store.heartbeat(job, self.owner, self.poll_interval)
+                self.store.heartbeat(job, self.owner, s.poll_interval)
                 last_beat[0] = time.monotonic()
 
         ingestor = Ingestor(
-            self.store,
-            self.client,
-            self.applier,
-            page_size=self.cfg.source.page_size,
-            stop=self.stop,
-            on_page=on_page,
+            self.store, s.client, s.applier, page_size=s.page_size, stop=self.stop, on_page=on_page
         )
         started = time.time()
-        self.log.info("polling", event_kind="poll_start", at=started)
-        stream = self.client.stream
+        self.log.info("polling", event_kind="poll_start", at=started, stream=stream)
         try:
             # the stream's end, for syncer_stream_last_offset and the lag gauges
-            self.store.record_stream_position(stream, self.client.last_offset())
+            self.store.record_stream_position(stream, s.client.last_offset())
             result = ingestor.run_to_end()
         except LeaseLost:
-            self.log.warning("lease lost while polling; another process reads now")
+            self.log.warning("lease lost while polling; another process reads now", stream=stream)
             return
         except (RetryableError, StopError) as exc:  # raised by the source client
-            self._source_ok(False, str(exc))
+            self._source_ok(s, False, str(exc))
             raise
         finally:
-            self.log.info("polling done", event_kind="poll_end", started=started, at=time.time())
-        self._source_ok(True)
+            self.log.info(
+                "polling done",
+                event_kind="poll_end",
+                started=started,
+                at=time.time(),
+                stream=stream,
+            )
+        self._source_ok(s, True)
         if result.reason == "caught_up":
             # at the end now: the last offset is the committed one
             self.store.record_stream_position(stream, result.offset)
-            metrics.LAST_SUCCESS.labels("ingest").set(time.time())
+            metrics.LAST_SUCCESS.labels(s.job).set(time.time())
         self.counts["ingest_pages"] += result.pages
         self.counts["ingest_updates"] += result.updates
         if result.stats.deliveries_created or result.stats.deliveries_coalesced:
@@ -346,7 +403,7 @@ class Daemon:
             # pipeline (one claim query each when it got nothing).
             for name in self.deliverer.target_names:
                 self.wake_delivery(name)
-        self.store.heartbeat(job, self.owner, self.poll_interval)
+        self.store.heartbeat(job, self.owner, s.poll_interval)
 
     def _deliver_job(self, name: str) -> bool:
         """Deliver what is due for target ``name`` until nothing is; ``False`` when another

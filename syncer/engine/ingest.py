@@ -87,6 +87,7 @@ class Ingestor:
         self.applier = applier
         self.page_size = page_size
         self.stream = client.stream
+        self.prefix = client.prefix  # the source's id namespace in the state
         self.stop = stop or threading.Event()
         self.on_page = on_page
         self.customer_cache: dict[str, dict[str, Any] | None] = {}
@@ -185,13 +186,17 @@ class Ingestor:
 
     def _items(self, page: UpdatesPage, offset: int) -> list[Incoming]:
         items: list[Incoming] = []
-        append, dumps = items.append, orjson.dumps
+        append, dumps, prefix = items.append, orjson.dumps, self.prefix
         for position, update in enumerate(page.updates):
             try:
                 entity = update["entity"]
                 data, kind, operation = entity["data"], _KINDS[entity["type"]], update["operation"]
                 payload = dumps(data).decode()
-                append(Incoming("stream", kind, operation[:10], data, payload, offset, position))
+                append(
+                    Incoming(
+                        "stream", kind, operation[:10], data, payload, offset, position, prefix
+                    )
+                )
             except (KeyError, TypeError, AttributeError):
                 # Recorded so the inbox mirrors the stream exactly, but nothing to apply.
                 self.log.warning(
@@ -200,7 +205,7 @@ class Ingestor:
                     position=position,
                 )
                 raw = dumps(update).decode()
-                append(Incoming("stream", "unknown", "UNKNOWN", {}, raw, offset, position))
+                append(Incoming("stream", "unknown", "UNKNOWN", {}, raw, offset, position, prefix))
         return items
 
     def _fetched_customers(self, items: list[Incoming], group: _Group) -> list[Incoming]:
@@ -212,9 +217,9 @@ class Ingestor:
             if i.entity_type == "customer":
                 known.add(i.entity_id)
         wanted = {
-            str(i.doc["customerId"])
+            i.customer_id
             for i in items
-            if i.entity_type == "event" and i.operation != "DELETE" and i.doc.get("customerId")
+            if i.entity_type == "event" and i.operation != "DELETE" and i.customer_id is not None
         } - known
         if not wanted:
             return []
@@ -230,13 +235,17 @@ class Ingestor:
         offset = group.offset
         out: list[Incoming] = []
         for cid in missing:
-            if cid not in self.customer_cache:
-                self.customer_cache[cid] = self.client.get_customer(cid)
+            if cid not in self.customer_cache:  # the API knows the id without our namespace
+                self.customer_cache[cid] = self.client.get_customer(cid[len(self.prefix) :])
             doc = self.customer_cache[cid]
             if doc is not None:
                 position = len(items) + len(out)
                 payload = orjson.dumps(doc).decode()
-                out.append(Incoming("fetch", "customer", "UPDATE", doc, payload, offset, position))
+                out.append(
+                    Incoming(
+                        "fetch", "customer", "UPDATE", doc, payload, offset, position, self.prefix
+                    )
+                )
         if len(known) > KNOWN_CUSTOMERS_MAX:  # a cache, not the truth: bound its memory
             known.clear()
         return out

@@ -12,6 +12,8 @@ syncer_stream_offset{stream}              committed Contacthub offset
 syncer_stream_last_offset{stream}         the stream's last offset, as last seen
 syncer_stream_lag_offsets{stream}         last - committed
 syncer_stream_lag_seconds{stream}         seconds ingest has gone without progress
+syncer_source_lag_offsets{source}         lag of the source's streams, summed
+syncer_source_lag_seconds{source}         the longest lag_seconds of the source's streams
 syncer_deliveries{pipeline,state}         delivery rows by state (pending, in_flight, ...)
 syncer_dead_letters{pipeline}             deliveries in the dead-letter store
 syncer_inbox_rows                         updates recorded in the inbox
@@ -37,6 +39,8 @@ from typing import TYPE_CHECKING
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+from ..source.contacthub import source_of_stream
 
 if TYPE_CHECKING:
     from ..state.store import Checkpoint, Store
@@ -129,14 +133,31 @@ class StateCollector(Collector):
             "syncer_stream_lag_seconds", "Seconds since ingest was at the end.", labels=["stream"]
         )
         now = time.time()
+        # per source (a source of several nodes has a stream each): lag summed, seconds max
+        by_source: dict[str, tuple[int, float]] = {}
         for cp in snap.checkpoints:
             offset.add_metric([cp.stream], cp.offset)
             if cp.stream_last_offset is not None:
                 last.add_metric([cp.stream], cp.stream_last_offset)
                 behind = max(0, cp.stream_last_offset - cp.offset)
+                seconds = lag_seconds(cp, behind, now)
                 lag.add_metric([cp.stream], behind)
-                lag_s.add_metric([cp.stream], lag_seconds(cp, behind, now))
+                lag_s.add_metric([cp.stream], seconds)
+                was = by_source.get(source_of_stream(cp.stream), (0, 0.0))
+                by_source[source_of_stream(cp.stream)] = (was[0] + behind, max(was[1], seconds))
         yield from (offset, last, lag, lag_s)
+        source_lag = GaugeMetricFamily(
+            "syncer_source_lag_offsets", "Updates not read yet, per source.", labels=["source"]
+        )
+        source_lag_s = GaugeMetricFamily(
+            "syncer_source_lag_seconds",
+            "Longest time a stream of the source has gone without progress.",
+            labels=["source"],
+        )
+        for name, (behind_total, worst) in sorted(by_source.items()):
+            source_lag.add_metric([name], behind_total)
+            source_lag_s.add_metric([name], worst)
+        yield from (source_lag, source_lag_s)
         deliveries = GaugeMetricFamily(
             "syncer_deliveries", "Delivery rows by state.", labels=["pipeline", "state"]
         )

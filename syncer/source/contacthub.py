@@ -39,16 +39,39 @@ from ..http import (
 )
 
 __all__ = [
+    "DEFAULT_SOURCE",
     "SEARCH_CAP",
     "ContacthubClient",
     "SearchPage",
     "SearchTooBroad",
     "UpdatesPage",
+    "id_prefix",
     "instant_key",
     "parse_instant",
+    "source_of_stream",
+    "stream_key",
 ]
 
 SEARCH_CAP = 10_000  # "The maximum number of matched elements is 10000"
+DEFAULT_SOURCE = "default"  # as syncer.config.models.DEFAULT_SOURCE (no import cycle)
+
+
+def id_prefix(source: str) -> str:
+    """The namespace of ``source``'s ids in the state: none for ``default`` (a state database
+    of the single-source form keeps its ids), ``<source>:`` for every other source."""
+    return "" if source == DEFAULT_SOURCE else f"{source}:"
+
+
+def stream_key(source: str, workspace_id: str, node_id: str) -> str:
+    """The checkpoint key of one node's stream: ``<ws>/<node>``, prefixed like the ids, so a
+    node moved to another source starts afresh together with its customers' ids."""
+    return f"{id_prefix(source)}{workspace_id}/{node_id}"
+
+
+def source_of_stream(stream: str) -> str:
+    """The source name of a checkpoint key (the inverse of :func:`stream_key`)."""
+    head, sep, _ = stream.partition(":")
+    return head if sep and "/" not in head else DEFAULT_SOURCE
 
 
 def parse_instant(value: Any) -> datetime | None:
@@ -126,10 +149,13 @@ class ContacthubClient:
         max_rate_waits: int = 50,
         sleep: Callable[[float], None] | None = None,
         stop: threading.Event | None = None,
+        source: str = DEFAULT_SOURCE,
     ) -> None:
         self.http = http
         self.workspace_id = workspace_id
         self.node_id = node_id
+        self.source = source
+        self.prefix = id_prefix(source)
         self.max_attempts = max_attempts
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
@@ -140,8 +166,8 @@ class ContacthubClient:
 
     @property
     def stream(self) -> str:
-        """The checkpoint key of this client's update stream."""
-        return f"{self.workspace_id}/{self.node_id}"
+        """The checkpoint key of this client's update stream (see :func:`stream_key`)."""
+        return stream_key(self.source, self.workspace_id, self.node_id)
 
     # -- the update stream -------------------------------------------------------------------
     def updates(self, offset: int, size: int) -> UpdatesPage:

@@ -25,6 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.expression import exists
 
 from ..targets.base import Known
+from .conflicts import requeue_newer_rivals
 from .schema import claims, deliveries, delivery_log, entities, id_map, memberships, target_jobs
 from .store import upsert
 
@@ -418,6 +419,7 @@ def record_outcomes(
     _update_rows(conn, results, now)
     _write_id_map(conn, target, results, now)
     _write_memberships(conn, target, results)
+    requeue_newer_rivals(conn, target, results, now)  # one contact, several customers
     conn.execute(
         insert(delivery_log),
         [

@@ -9,8 +9,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import ColumnElement, Connection, func, select, update
 
+from ..source.contacthub import id_prefix
 from .delivery_ops import OPEN_STATES, ClaimedRow
 from .schema import deliveries
 
@@ -38,12 +39,28 @@ def open_rows(conn: Connection, pipeline: str | None = None) -> list[ClaimedRow]
     return [ClaimedRow.from_row(r, taken_over=False) for r in conn.execute(query)]
 
 
-def dlq_list(conn: Connection, pipeline: str | None = None, limit: int = 1000) -> list[DeadRow]:
+def of_source(column: ColumnElement[str], source: str) -> ColumnElement[bool]:
+    """Rows of ``source``'s entities: ids are ``<source>:<id>`` except in ``default``."""
+    prefix = id_prefix(source)
+    if not prefix:
+        return ~column.contains(":", autoescape=True)
+    return column.startswith(prefix, autoescape=True)
+
+
+def dlq_list(
+    conn: Connection,
+    pipeline: str | None = None,
+    limit: int = 1000,
+    *,
+    source: str | None = None,
+) -> list[DeadRow]:
     """Dead rows, newest first."""
     d = deliveries
     query = select(d).where(d.c.state == "dead").order_by(d.c.updated_at.desc(), d.c.id.desc())
     if pipeline:
         query = query.where(d.c.pipeline == pipeline)
+    if source is not None:
+        query = query.where(of_source(d.c.entity_id, source))
     return [
         DeadRow(
             r.id,
@@ -61,7 +78,12 @@ def dlq_list(conn: Connection, pipeline: str | None = None, limit: int = 1000) -
 
 
 def dlq_retry(
-    conn: Connection, now: float, pipeline: str | None = None, ids: Sequence[int] | None = None
+    conn: Connection,
+    now: float,
+    pipeline: str | None = None,
+    ids: Sequence[int] | None = None,
+    *,
+    source: str | None = None,
 ) -> tuple[int, int]:
     """Move dead rows back to ``pending`` (due now, attempts reset).
 
@@ -74,6 +96,8 @@ def dlq_retry(
     query = select(d.c.id, d.c.pipeline, d.c.entity_type, d.c.entity_id).where(d.c.state == "dead")
     if pipeline:
         query = query.where(d.c.pipeline == pipeline)
+    if source is not None:
+        query = query.where(of_source(d.c.entity_id, source))
     if ids:
         query = query.where(d.c.id.in_(list(ids)))
     dead = conn.execute(query.order_by(d.c.id)).all()

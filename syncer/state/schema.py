@@ -148,6 +148,9 @@ id_map = Table(
     Column("origin", String(10)),
 )
 
+# by contact: which customers resolved to one contact of a target (syncer.state.conflicts)
+Index("ix_id_map_target_id", id_map.c.target, id_map.c.target_id)
+
 memberships = Table(
     "memberships",
     metadata,

@@ -56,8 +56,8 @@ CASES: list[tuple[str, Mutation, str, str]] = [
         "unknown top-level key",
         _set("extras", 1),
         "extras",
-        "unknown key; allowed keys: version, state, source, targets, pipelines, metrics, engine, "
-        "console",
+        "unknown key; allowed keys: version, state, source, sources, targets, pipelines, metrics, "
+        "engine, console",
     ),
     (
         "misspelt key gets a suggestion",

@@ -74,7 +74,7 @@ def test_an_unknown_key_does_not_hide_the_unknown_target(
             "tags_any, tags_all, match",
             f"{path}: pipelines[0].fields.email: unknown filter 'nosuch'",
             f"{path}: pipelines[1].colour: unknown key; allowed keys: name, target, entity, "
-            "event_types, when, fields, groups, list, tag, on_delete",
+            "event_types, when, fields, groups, list, tag, on_delete, source",
             f"{path}: pipelines[1].target: unknown target 'octox'; known targets: np6, nrs, octo",
         ]
     )

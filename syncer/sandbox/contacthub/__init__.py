@@ -139,6 +139,10 @@ last-offset       {"lastOffset": n}     0 when empty; nodeId/entity         -
 payload limit     64 kB, customers and  413 with the standard body          max_payload_bytes
                   events
 
+workspace down    -                     503 on every API request of the     down_workspaces
+                                        listed workspaces (choice: fault
+                                        switch for multi-source tests)
+
 string limits     255; street 500;      same; 400 with a JSON pointer per   -
                   pictureUrl 1000;      error
                   tags 1000 summed

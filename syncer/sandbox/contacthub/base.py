@@ -86,6 +86,8 @@ class ContacthubBase(Simulator):
         ws = request.path_params["ws"]
         if ws not in self.workspaces:
             raise ApiError(403, f"workspace not found: {ws}")
+        if ws in self.behaviour.down_workspaces:  # the per-workspace fault switch (behaviour.py)
+            raise ApiError(503, f"workspace temporarily unavailable: {ws}")
 
     # -- helpers for the mixins ----------------------------------------------------------------
     def store(self, request: Request) -> WorkspaceStore:

@@ -122,6 +122,9 @@ class ContacthubBehaviour:
     stream_default_size: int = 50
     stream_max_size: int = 4000
     max_payload_bytes: int = 64 * 1024
+    # A fault switch (choice: not an API behaviour): these workspaces answer 503 to every API
+    # request, the others keep working; one source of a multi-source syncer is "down".
+    down_workspaces: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         for name, allowed in _CHOICES.items():
@@ -132,6 +135,9 @@ class ContacthubBehaviour:
         if not self.matching_policy or not all(isinstance(p, str) for p in self.matching_policy):
             raise ValueError("matching_policy must be a non-empty list of property paths")
         self.matching_policy = list(self.matching_policy)
+        if not all(isinstance(w, str) for w in self.down_workspaces):
+            raise ValueError("down_workspaces must be a list of workspace ids")
+        self.down_workspaces = list(self.down_workspaces)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ContacthubBehaviour:
