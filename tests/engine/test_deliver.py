@@ -131,13 +131,11 @@ def test_rate_limit_is_reached_with_few_429s(nrs_a: str, store: Store) -> None:
         deliverer.run_all_once()  # groups created and cached
         admin(nrs_a, "faults", rate_limit=20.0)
         feed.put([(f"c{i}", person(i, "Eva"), {"p"}) for i in range(80)])
-        started = time.monotonic()
         stats = deliverer.run_all_once()["t"]
-        rate = 80 / (time.monotonic() - started)
     assert stats.done == 80
     calls = admin(nrs_a, "requests")
     assert calls["statuses"].get("429", 0) <= 0.01 * calls["total"], calls["statuses"]
-    assert rate >= 0.9 * 20, rate
+    # how close to the limit it runs: bench/scenarios/nrs_ratelimit.py (no wall clock here)
 
 
 def test_crash_between_the_call_and_the_commit_creates_no_duplicate(
