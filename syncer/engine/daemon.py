@@ -3,7 +3,10 @@
 Jobs: one ingest job for the source (every ``source.poll_interval``) and one delivery job per
 target (every ``deliver_interval``), with ``coalesce=True``; the ingest job has
 ``max_instances=1``, delivery jobs see "Wake-up". Every job writes a heartbeat row (``syncer
-health`` reads them).
+health`` reads them). Two small state jobs: ``scrub`` (every ``SCRUB_INTERVAL``) removes the
+personal data of erasures every target acknowledged, ``prune`` (every ``retention.interval``)
+applies the retention settings (:mod:`syncer.state.retention_ops`); both are idempotent, so
+replicas may all run them.
 
 Wake-up: an ingest run that committed new (or reopened) deliveries wakes the targets' delivery
 jobs at once instead of leaving the rows to the next delivery tick, so a change reaches its
@@ -56,6 +59,7 @@ from ..logs import get_logger
 from ..observability import metrics
 from ..observability.server import HealthServer, Liveness
 from ..source.contacthub import ContacthubClient
+from ..state import retention_ops
 from ..state.db import db_unavailable
 from ..state.store import Store
 from .apply import Applier, rules_from_config
@@ -67,6 +71,7 @@ from .runner import new_run_id
 DELIVER_INTERVAL = 2.0
 HEARTBEAT_EVERY = 10.0
 DB_BACKOFF_MAX = 30.0  # seconds a job waits at most between tries while the database is down
+SCRUB_INTERVAL = 60.0  # seconds between scrubs of acknowledged erasures
 
 
 class Daemon:
@@ -83,6 +88,7 @@ class Daemon:
         deliverer: Deliverer | None = None,
         deliver_interval: float = DELIVER_INTERVAL,
         shutdown_timeout: float = 30.0,
+        scrub_interval: float = SCRUB_INTERVAL,
     ) -> None:
         self.cfg, self.store, self.client = cfg, store, client
         self.stop = stop or threading.Event()
@@ -91,6 +97,7 @@ class Daemon:
         self.deliverer = deliverer or Deliverer(cfg, store, run_id=self.run_id)
         self.deliver_interval = deliver_interval
         self.shutdown_timeout = shutdown_timeout
+        self.scrub_interval = scrub_interval
         self.poll_interval = cfg.source.poll_interval
         self.lease = Lease(store, client.stream, self.owner, max(60.0, 3 * self.poll_interval))
         self.applier = Applier(rules_from_config(cfg))
@@ -236,6 +243,20 @@ class Daemon:
                 next_run_time=now,
                 **{**common, "max_instances": 2},  # see "Wake-up" in the module docstring
             )
+        prune_every = self.cfg.retention.interval
+        for job, interval, fn in (
+            ("scrub", self.scrub_interval, self._scrub_job),
+            ("prune", prune_every, self._prune_job),
+        ):
+            self.liveness.beat(job, interval)
+            self.scheduler.add_job(
+                self._guard(job, interval, fn),
+                "interval",
+                seconds=interval,
+                id=job,
+                next_run_time=now,
+                **common,
+            )
 
     def _guard(
         self, job: str, interval: float, fn: Callable[..., bool | None], *args: Any
@@ -347,6 +368,22 @@ class Daemon:
             for name in self.deliverer.target_names:
                 self.wake_delivery(name)
         self.store.heartbeat(job, self.owner, self.poll_interval)
+
+    def _scrub_job(self) -> None:
+        scrubbed = retention_ops.scrub(self.store)
+        if scrubbed:
+            self.log.info("erasures scrubbed from the state database", customers=scrubbed)
+
+    def _prune_job(self) -> None:
+        r = self.cfg.retention
+        result = retention_ops.prune(
+            self.store,
+            done_deliveries_days=r.done_deliveries_days,
+            inbox_days=r.inbox_days,
+            delivery_log_days=r.delivery_log_days,
+        )
+        if any(result.as_dict().values()):
+            self.log.info("state database pruned", **result.as_dict())
 
     def _deliver_job(self, name: str) -> bool:
         """Deliver what is due for target ``name`` until nothing is; ``False`` when another
