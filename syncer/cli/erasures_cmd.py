@@ -91,9 +91,14 @@ def erasures(
         typer.echo("no pending erasures" if pending else "no erasures")
         return
     for r in records:
-        done = f"  acknowledged {_stamp(r.acknowledged_at)}" if not r.pending else ""
-        scrubbed = f"  scrubbed {_stamp(r.scrubbed_at)}" if r.scrubbed_at is not None else ""
-        typer.echo(f"{r.entity_id}  requested {_stamp(r.requested_at)}  {r.state}{done}{scrubbed}")
+        status = {
+            "pending": "pending",
+            "dead": "dead: a target gave up (syncer dlq list, then syncer dlq retry)",
+            "acknowledged": f"acknowledged {_stamp(r.acknowledged_at)}  not scrubbed yet",
+            "scrubbed": f"acknowledged {_stamp(r.acknowledged_at)}  "
+            f"scrubbed {_stamp(r.scrubbed_at)}",
+        }[r.state]
+        typer.echo(f"{r.entity_id}  requested {_stamp(r.requested_at)}  {status}")
         if not r.targets:
             typer.echo("    (no target had the customer: nothing to tell)")
         for t in r.targets:
