@@ -72,6 +72,7 @@ DELIVER_INTERVAL = 2.0
 HEARTBEAT_EVERY = 10.0
 DB_BACKOFF_MAX = 30.0  # seconds a job waits at most between tries while the database is down
 SCRUB_INTERVAL = 60.0  # seconds between scrubs of acknowledged erasures
+SCRUB_BATCHES = 5  # batches per scrub run: a run ends in time, the rest waits for the next
 
 
 class Daemon:
@@ -370,7 +371,7 @@ class Daemon:
         self.store.heartbeat(job, self.owner, self.poll_interval)
 
     def _scrub_job(self) -> None:
-        scrubbed = retention_ops.scrub(self.store)
+        scrubbed = retention_ops.scrub(self.store, max_batches=SCRUB_BATCHES)
         if scrubbed:
             self.log.info("erasures scrubbed from the state database", customers=scrubbed)
 

@@ -42,7 +42,7 @@ from .store import upsert
 
 OPEN_STATES = ("pending", "in_flight", "failed")
 NOT_DONE = (*OPEN_STATES, "dead")
-SCRUB_BATCH = 200  # customers scrubbed per transaction (each costs a scan of inbox/entities)
+SCRUB_BATCH = 1000  # customers per transaction (each batch costs a few scans of inbox/entities)
 
 
 # -- writes ------------------------------------------------------------------------------------
@@ -208,7 +208,7 @@ def ledger(
 
 
 # -- the scrub ---------------------------------------------------------------------------------
-def completed_unscrubbed(conn: Connection, limit: int = SCRUB_BATCH) -> list[str]:
+def completed_unscrubbed(conn: Connection, limit: int | None = None) -> list[str]:
     """Erasures every target acknowledged whose customer has no open delivery left (nothing
     will read its documents again) and that are not scrubbed yet."""
     e, d = erasures, deliveries
@@ -220,7 +220,7 @@ def completed_unscrubbed(conn: Connection, limit: int = SCRUB_BATCH) -> list[str
         select(e.c.entity_id)
         .where(e.c.scrubbed_at.is_(None), ~busy)
         .order_by(e.c.requested_at)
-        .limit(limit)
+        .limit(SCRUB_BATCH if limit is None else limit)
     )
     return list(conn.execute(query).scalars())
 
@@ -275,11 +275,13 @@ def _blank(conn: Connection, kind: str, ids: Sequence[str]) -> None:
         )
 
 
-def _chunks(ids: Sequence[str], size: int = 500) -> list[list[str]]:
+def _chunks(ids: Sequence[str], size: int = SCRUB_BATCH) -> list[list[str]]:
+    """Slices of ``ids`` small enough for one statement's parameters (each slice of a
+    statement without an index on the column is one scan of the table)."""
     return [list(ids[i : i + size]) for i in range(0, len(ids), size)]
 
 
-def scrub_completed(conn: Connection, now: float, limit: int = SCRUB_BATCH) -> list[str]:
+def scrub_completed(conn: Connection, now: float, limit: int | None = None) -> list[str]:
     """Scrub up to ``limit`` completed erasures (:func:`completed_unscrubbed`); their ids."""
     ids = completed_unscrubbed(conn, limit)
     scrub(conn, ids, now)

@@ -130,13 +130,17 @@ def prune(
     return result
 
 
-def scrub(store: Store, now: float | None = None) -> int:
-    """Scrub every completed erasure (:func:`.erasure_ops.scrub_completed`); how many."""
+def scrub(store: Store, now: float | None = None, max_batches: int | None = None) -> int:
+    """Scrub completed erasures (:func:`.erasure_ops.scrub_completed`), a batch per
+    transaction: all of them, or ``max_batches`` batches (the daemon's job, which must end
+    in time however many a first run after an upgrade finds); how many were scrubbed."""
     now = time.time() if now is None else now
-    total = 0
-    while True:
+    total = batches = 0
+    while max_batches is None or batches < max_batches:
         with store.transaction() as conn:
             ids = erasure_ops.scrub_completed(conn, now)
         total += len(ids)
+        batches += 1
         if len(ids) < erasure_ops.SCRUB_BATCH:
-            return total
+            break
+    return total

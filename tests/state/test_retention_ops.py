@@ -129,3 +129,18 @@ def test_prune_scrubs_acknowledged_erasures(store: Store) -> None:
     row(store, "c1", "done", 0, action="delete")
     assert prune(store).scrubbed == 1
     assert ids(store, inbox) == []
+
+
+def test_a_bounded_scrub_leaves_the_rest_for_the_next_run(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from syncer.state import erasure_ops
+    from syncer.state.schema import erasures
+
+    monkeypatch.setattr(erasure_ops, "SCRUB_BATCH", 2)
+    with store.transaction() as conn:
+        ingest_ops.suppress(conn, [f"c{i}" for i in range(5)], "deleted in Contacthub", NOW)
+    assert retention_ops.scrub(store, NOW, max_batches=1) == 2  # the daemon's bounded run
+    assert retention_ops.scrub(store, NOW) == 3  # db prune: all the rest
+    with store.reader() as conn:
+        assert conn.execute(select(erasures.c.scrubbed_at)).scalars().all() == [NOW] * 5
