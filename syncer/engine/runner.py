@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from ..config.models import SyncerConfig
 from ..logs import get_logger
 from ..source.contacthub import ContacthubClient
+from ..state import retention_ops
 from ..state.store import Store
 from .apply import Applier, rules_from_config
 from .deliver import Deliverer, TargetStats
@@ -168,6 +169,9 @@ def sync_once(
                 )
             finally:
                 deliverer.close()
+            # erasures every target acknowledged in this run leave the state now (as the
+            # daemon's scrub job does): a one-shot run has no later job to do it
+            retention_ops.scrub(store)
         status = "ok" if report.clean else "failed"
     except BaseException as exc:
         message = f"{type(exc).__name__}: {exc}"
