@@ -16,7 +16,8 @@
   deleted, the error texts of their ``deliveries`` and ``delivery_log`` rows are cleared, and
   their ``id_map`` and ``memberships`` rows (which hold e-mail/phone identities) are deleted.
   What stays is the customer id (``suppression`` keeps it from ever coming back; it needs no
-  other key) and this ledger. The daemon runs the scrub every minute, ``syncer db prune`` too.
+  other key) and this ledger. The daemon runs the scrub every minute, ``syncer sync --once`` at
+  the end of its run, ``syncer db prune`` too.
 """
 
 from __future__ import annotations
