@@ -369,6 +369,25 @@ class EngineConfig(_Model):
         return self
 
 
+class RetentionConfig(_Model):
+    """How long the state database keeps finished work (``syncer run`` prunes every
+    ``interval``; ``syncer db prune`` at once). Open rows and what they need are never pruned;
+    0 keeps that kind of row forever."""
+
+    done_deliveries_days: float = Field(
+        default=30, ge=0, description="Days a done delivery row is kept after it was done."
+    )
+    inbox_days: float = Field(
+        default=30, ge=0, description="Days an update received from the stream stays in the inbox."
+    )
+    delivery_log_days: float = Field(
+        default=30, ge=0, description="Days a delivery_log line (the delivery history) is kept."
+    )
+    interval: Duration = Field(
+        default=3600.0, description="How often `syncer run` prunes, e.g. 1h."
+    )
+
+
 class SyncerConfig(_Model):
     """The root of a syncer config file."""
 
@@ -398,6 +417,10 @@ class SyncerConfig(_Model):
     engine: EngineConfig = Field(default_factory=EngineConfig, description="Engine tuning.")
     console: ConsoleConfig = Field(
         default_factory=ConsoleConfig, description="Web console access tokens."
+    )
+    retention: RetentionConfig = Field(
+        default_factory=RetentionConfig,
+        description="How long done deliveries, inbox rows and the delivery log are kept.",
     )
 
     @model_validator(mode="after")

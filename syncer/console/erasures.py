@@ -1,10 +1,11 @@
 """The Erasures page's data, behind one small interface.
 
-Today the record of an erasure is the ``suppression`` row ingest writes for a deleted customer,
-and its progress is the ``delete`` delivery of each pipeline (one per target that had the
-customer). :class:`SuppressionLedger` reads exactly that. When a dedicated erasure ledger table
-exists, a class with the same two methods replaces it in :func:`ledger_for` and the page and its
-template stay as they are.
+The record of an erasure is its row in the erasure ledger (``erasures``, opened by ingest with
+the customer's suppression row), and its progress per target is that target's acknowledgement
+(``erasure_acks``) or, until then, the state of its ``delete`` delivery:
+:class:`TableLedger` reads them through :mod:`syncer.state.erasure_ops`, as ``syncer erasures``
+does. :class:`SuppressionLedger` reads a database from before the ledger (schema 0004 and
+older: ``suppression`` rows and ``delete`` deliveries); :func:`ledger_for` picks one.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from sqlalchemy import Connection, distinct, func, literal_column, select
+from sqlalchemy import Connection, distinct, func, inspect, literal_column, select
 
+from ..state import erasure_ops
 from ..state.schema import deliveries, suppression
 
 OPEN = ("pending", "in_flight", "failed")
@@ -100,6 +102,37 @@ class SuppressionLedger:
         return list(rows.values())
 
 
+class TableLedger:
+    """Erasures as the erasure ledger records them (:mod:`syncer.state.erasure_ops`)."""
+
+    def pending(self, conn: Connection) -> int:
+        return erasure_ops.pending_summary(conn)[0]
+
+    def page(self, conn: Connection, before: float | None, limit: int) -> list[Erasure]:
+        return [
+            Erasure(
+                r.entity_id,
+                r.reason,
+                r.requested_at,
+                [
+                    TargetErasure(
+                        t.target,
+                        t.pipeline,
+                        t.state,
+                        t.attempts,
+                        t.acked_at if t.acked_at is not None else (t.updated_at or 0.0),
+                        t.last_error,
+                    )
+                    for t in r.targets
+                ],
+            )
+            for r in erasure_ops.ledger(conn, before=before, limit=limit)
+        ]
+
+
 def ledger_for(conn: Connection) -> ErasureLedger:
-    """The ledger the state database has (one kind today)."""
+    """The ledger the state database has: the erasure ledger table, or (a database the
+    console reads without migrating it) suppression rows and their deliveries."""
+    if inspect(conn).has_table("erasures"):
+        return TableLedger()
     return SuppressionLedger()

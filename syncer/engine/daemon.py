@@ -4,7 +4,10 @@ Jobs: one ingest job per source node's stream (every poll_interval of its source
 lease and its own backoff while its source fails, so one source never holds up another) and
 one delivery job per target (every ``deliver_interval``), with ``coalesce=True``; ingest jobs
 have ``max_instances=1``, delivery jobs see "Wake-up". Every job writes a heartbeat row
-(``syncer health`` reads them).
+(``syncer health`` reads them). Two small state jobs: ``scrub`` (every ``SCRUB_INTERVAL``)
+removes the personal data of erasures every target acknowledged, ``prune`` (every
+``retention.interval``) applies the retention settings (:mod:`syncer.state.retention_ops`);
+both are idempotent, so replicas may all run them.
 
 Wake-up: an ingest run that committed new (or reopened) deliveries wakes the targets' delivery
 jobs at once instead of leaving the rows to the next delivery tick, so a change reaches its
@@ -58,6 +61,7 @@ from ..logs import get_logger
 from ..observability import metrics
 from ..observability.server import HealthServer, Liveness
 from ..source.contacthub import ContacthubClient
+from ..state import retention_ops
 from ..state.db import db_unavailable
 from ..state.store import Store
 from .apply import Applier, rules_from_config
@@ -70,6 +74,8 @@ DELIVER_INTERVAL = 2.0
 HEARTBEAT_EVERY = 10.0
 DB_BACKOFF_MAX = 30.0  # seconds a job waits at most between tries while the database is down
 SOURCE_BACKOFF_MAX = 300.0  # seconds an ingest job waits at most while its source keeps failing
+SCRUB_INTERVAL = 60.0  # seconds between scrubs of acknowledged erasures
+SCRUB_BATCHES = 5  # batches per scrub run: a run ends in time, the rest waits for the next
 
 
 class _Stream:
@@ -104,6 +110,7 @@ class Daemon:
         deliverer: Deliverer | None = None,
         deliver_interval: float = DELIVER_INTERVAL,
         shutdown_timeout: float = 30.0,
+        scrub_interval: float = SCRUB_INTERVAL,
     ) -> None:
         clients = [client] if isinstance(client, ContacthubClient) else list(client)
         self.cfg, self.store, self.client = cfg, store, clients[0]
@@ -113,6 +120,7 @@ class Daemon:
         self.deliverer = deliverer or Deliverer(cfg, store, run_id=self.run_id)
         self.deliver_interval = deliver_interval
         self.shutdown_timeout = shutdown_timeout
+        self.scrub_interval = scrub_interval
         # the single stream keeps its job name "ingest"; several are "ingest:<stream>"
         self.streams = [
             _Stream(
@@ -279,6 +287,20 @@ class Daemon:
                 next_run_time=now,
                 **{**common, "max_instances": 2},  # see "Wake-up" in the module docstring
             )
+        prune_every = self.cfg.retention.interval
+        for job, interval, fn in (
+            ("scrub", self.scrub_interval, self._scrub_job),
+            ("prune", prune_every, self._prune_job),
+        ):
+            self.liveness.beat(job, interval)
+            self.scheduler.add_job(
+                self._guard(job, interval, fn),
+                "interval",
+                seconds=interval,
+                id=job,
+                next_run_time=now,
+                **common,
+            )
 
     def _guard(
         self, job: str, interval: float, fn: Callable[..., bool | None], *args: Any
@@ -404,6 +426,22 @@ class Daemon:
             for name in self.deliverer.target_names:
                 self.wake_delivery(name)
         self.store.heartbeat(job, self.owner, s.poll_interval)
+
+    def _scrub_job(self) -> None:
+        scrubbed = retention_ops.scrub(self.store, max_batches=SCRUB_BATCHES)
+        if scrubbed:
+            self.log.info("erasures scrubbed from the state database", customers=scrubbed)
+
+    def _prune_job(self) -> None:
+        r = self.cfg.retention
+        result = retention_ops.prune(
+            self.store,
+            done_deliveries_days=r.done_deliveries_days,
+            inbox_days=r.inbox_days,
+            delivery_log_days=r.delivery_log_days,
+        )
+        if any(result.as_dict().values()):
+            self.log.info("state database pruned", **result.as_dict())
 
     def _deliver_job(self, name: str) -> bool:
         """Deliver what is due for target ``name`` until nothing is; ``False`` when another

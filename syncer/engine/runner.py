@@ -17,6 +17,7 @@ from ..config.models import SyncerConfig
 from ..errors import AuthError, RetryableError, SyncerError
 from ..logs import get_logger
 from ..source.contacthub import ContacthubClient
+from ..state import retention_ops
 from ..state.store import Store
 from .apply import Applier, rules_from_config
 from .deliver import Deliverer, TargetStats
@@ -216,6 +217,9 @@ def sync_once(
                 )
             finally:
                 deliverer.close()
+            # erasures every target acknowledged in this run leave the state now (as the
+            # daemon's scrub job does): a one-shot run has no later job to do it
+            retention_ops.scrub(store)
         status = "ok" if report.clean and not report.source_errors else "failed"
         if report.source_errors:
             raise next(iter(report.source_errors.values()))

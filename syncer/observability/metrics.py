@@ -2,8 +2,8 @@
 
 Counters and histograms are updated where things happen (the delivery engine, the HTTP
 transport, ingest). Gauges that describe the database (deliveries by state, dead letters, offsets
-and lag) are read from the state store at scrape time by :class:`StateCollector`, so they are
-right even when another replica did the work.
+and lag, pending erasures) are read from the state store at scrape time by
+:class:`StateCollector`, so they are right even when another replica did the work.
 
 ========================================  ==================================================
 metric                                    meaning
@@ -87,17 +87,8 @@ SOURCE_UP = Gauge(
     ["stream"],
     registry=REGISTRY,
 )
-# Set by the erasure code (the engine); defined here so alerts and dashboards can rely on them.
-ERASURES_PENDING = Gauge(
-    "syncer_erasures_pending",
-    "Erasure requests not yet applied to every target.",
-    registry=REGISTRY,
-)
-ERASURE_OLDEST_PENDING = Gauge(
-    "syncer_erasure_oldest_pending_seconds",
-    "Age in seconds of the oldest pending erasure request (0 when none is pending).",
-    registry=REGISTRY,
-)
+# syncer_erasures_pending and syncer_erasure_oldest_pending_seconds: StateCollector (the
+# erasure ledger, syncer/state/erasure_ops.py).
 OPTIONAL_OMITTED = Counter(
     "syncer_optional_fields_omitted",
     "Optional field values left out of a record because they were invalid.",
@@ -171,3 +162,17 @@ class StateCollector(Collector):
         inbox = GaugeMetricFamily("syncer_inbox_rows", "Updates recorded in the inbox.")
         inbox.add_metric([], snap.inbox_rows)
         yield inbox
+        pending = GaugeMetricFamily(
+            "syncer_erasures_pending",
+            "Erasure requests (customers deleted in Contacthub) not yet acknowledged by every "
+            "target.",
+        )
+        pending.add_metric([], snap.erasures_pending)
+        oldest = GaugeMetricFamily(
+            "syncer_erasure_oldest_pending_seconds",
+            "Age in seconds of the oldest pending erasure request (0 when none is pending).",
+        )
+        since = snap.erasure_oldest_requested_at
+        oldest.add_metric([], 0.0 if since is None else max(0.0, now - since))
+        yield pending
+        yield oldest

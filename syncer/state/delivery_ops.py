@@ -25,6 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.expression import exists
 
 from ..targets.base import Known
+from . import erasure_ops
 from .conflicts import requeue_newer_rivals
 from .schema import claims, deliveries, delivery_log, entities, id_map, memberships, target_jobs
 from .store import upsert
@@ -417,6 +418,17 @@ def record_outcomes(
     if not results:
         return lost
     _update_rows(conn, results, now)
+    # a forgotten customer's delete done: the target's acknowledgement (the erasure ledger)
+    erasure_ops.acknowledge(
+        conn,
+        target,
+        [
+            (r.subject_id, r.row.pipeline, r.row.id, r.outcome)
+            for r in results
+            if r.row.action == "delete" and r.state == "done"
+        ],
+        now,
+    )
     _write_id_map(conn, target, results, now)
     _write_memberships(conn, target, results)
     requeue_newer_rivals(conn, target, results, now)  # one contact, several customers

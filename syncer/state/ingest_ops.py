@@ -15,6 +15,7 @@ import orjson
 from sqlalchemy import Connection, delete, func, select, update
 
 from ..errors import StateError
+from . import erasure_ops
 from .schema import backfill_slices, checkpoints
 from .store import upsert
 
@@ -262,9 +263,13 @@ def set_pipelines(conn: Connection, rows: Sequence[tuple[str, str]]) -> None:
 
 
 def suppress(conn: Connection, ids: Iterable[str], reason: str, now: float) -> None:
+    """Suppress ``ids`` for good and open their erasure requests (the erasure ledger)."""
+    ids = list(ids)
     conflict = "ON CONFLICT (entity_id) DO NOTHING"
     sql = _insert_sql("suppression", ("entity_id", "reason", "suppressed_at"), conflict)
     _many(conn, sql, [(i, reason, now) for i in ids])
+    if ids:
+        erasure_ops.open_erasures(conn, ids, reason, now)
 
 
 def insert_deliveries(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:

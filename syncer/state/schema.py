@@ -9,14 +9,16 @@ Tables, by the step of the flow that writes them:
 * ingest: ``checkpoints`` (offset + polling lease per stream), ``inbox`` (every update as
   received), ``entities`` (newest known version of each customer/event, what mapping reads at
   send time, and in ``pipelines`` which pipelines select each customer now), ``suppression``
-  (deleted customers that must never be re-created), ``deliveries``, ``backfill_slices``.
+  (deleted customers that must never be re-created), ``erasures`` (the erasure ledger: one
+  row per forgotten customer), ``deliveries``, ``backfill_slices``.
 * delivery: ``deliveries`` (state machine pending -> in_flight -> done | failed -> dead),
   ``claims`` (which worker holds which customer of a target, fenced by a token),
   ``id_map`` (Contacthub id -> target id + hash of the last accepted payload + whether syncer
   created the record), ``memberships``
   (groups/lists a customer is in, per pipeline), ``target_kv`` (per-target caches: group ids,
   lists created, import ids), ``target_jobs`` (multi-step target work in flight, e.g. NP6 imports),
-  ``delivery_log`` (bounded history).
+  ``delivery_log`` (bounded history), ``erasure_acks`` (per target, when a forgotten
+  customer's ``delete`` delivery was done: the erasure's receipt).
 * operation: ``runs``, ``heartbeats``.
 """
 
@@ -91,6 +93,33 @@ suppression = Table(
     Column("entity_id", String(100), primary_key=True),
     Column("reason", String(200), nullable=False),
     Column("suppressed_at", Float, nullable=False),
+)
+
+# The erasure ledger (see :mod:`.erasure_ops`): one row per customer deleted in Contacthub,
+# written with its suppression row; ``scrubbed_at`` is when its personal data left the state.
+erasures = Table(
+    "erasures",
+    metadata,
+    Column("entity_id", String(100), primary_key=True),
+    Column("reason", String(200), nullable=False),
+    Column("requested_at", Float, nullable=False),
+    Column("scrubbed_at", Float),
+)
+# the scrub's and the pending count's lookup (NULL: not scrubbed yet), and the ledger's pages
+Index("ix_erasures_scrubbed", erasures.c.scrubbed_at)
+Index("ix_erasures_requested", erasures.c.requested_at)
+
+# Per (customer, pipeline, target): the delete delivery the target acknowledged (state done).
+# Kept when the delivery row itself is pruned: this is the receipt.
+erasure_acks = Table(
+    "erasure_acks",
+    metadata,
+    Column("entity_id", String(100), primary_key=True),
+    Column("pipeline", String(100), primary_key=True),
+    Column("target", String(100), primary_key=True),
+    Column("delivery_id", BigInteger),
+    Column("outcome", String(20), nullable=False),
+    Column("acked_at", Float, nullable=False),
 )
 
 deliveries = Table(

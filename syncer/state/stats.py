@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 
+from . import erasure_ops
 from .schema import checkpoints, deliveries, inbox
 from .store import Checkpoint, Store
 
@@ -15,6 +16,8 @@ class StateSnapshot:
     checkpoints: list[Checkpoint] = field(default_factory=list)
     deliveries: dict[tuple[str, str], int] = field(default_factory=dict)
     inbox_rows: int = 0
+    erasures_pending: int = 0
+    erasure_oldest_requested_at: float | None = None  # of the oldest pending erasure
 
 
 def state_snapshot(store: Store) -> StateSnapshot:
@@ -31,4 +34,5 @@ def state_snapshot(store: Store) -> StateSnapshot:
         )
         snap.deliveries = {(p, s): int(n) for p, s, n in counts}
         snap.inbox_rows = int(conn.execute(select(func.count()).select_from(inbox)).scalar_one())
+        snap.erasures_pending, snap.erasure_oldest_requested_at = erasure_ops.pending_summary(conn)
     return snap
