@@ -57,7 +57,7 @@ CASES: list[tuple[str, Mutation, str, str]] = [
         _set("extras", 1),
         "extras",
         "unknown key; allowed keys: version, state, source, targets, pipelines, metrics, engine, "
-        "console",
+        "delivery, console",
     ),
     (
         "misspelt key gets a suggestion",
