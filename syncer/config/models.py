@@ -32,6 +32,7 @@ __all__ = [
     "TARGET_MODELS",
     "ConsoleConfig",
     "ContacthubSourceConfig",
+    "DeliveryConfig",
     "EngineConfig",
     "FieldSpec",
     "MetricsConfig",
@@ -388,6 +389,28 @@ class RetentionConfig(_Model):
     )
 
 
+class DeliveryConfig(_Model):
+    """How long a worker may hold a customer, and how long a target may make it wait."""
+
+    claim_lease_seconds: Duration = Field(
+        default=300.0,
+        ge=10.0,
+        le=86400.0,
+        description="How long a claim on a customer lives without renewal, e.g. 5m. A worker "
+        "renews its claims every third of it while calls run; a replica that dies loses its "
+        "customers to the others after at most this long (at once on the same host). Keep it "
+        "well above every target's timeout.",
+    )
+    max_retry_after_seconds: Duration = Field(
+        default=900.0,
+        ge=1.0,
+        le=900.0,
+        description="The longest Retry-After a target is obeyed for, at most (and by default) "
+        "15m: a target asking for longer is retried after this long. Rows wait in the "
+        "database with their due time, never in a sleeping thread, so a stop is never held up.",
+    )
+
+
 class SyncerConfig(_Model):
     """The root of a syncer config file."""
 
@@ -415,6 +438,9 @@ class SyncerConfig(_Model):
         "(default 127.0.0.1:9464; port 0 picks a free port).",
     )
     engine: EngineConfig = Field(default_factory=EngineConfig, description="Engine tuning.")
+    delivery: DeliveryConfig = Field(
+        default_factory=DeliveryConfig, description="Claim lease and Retry-After cap."
+    )
     console: ConsoleConfig = Field(
         default_factory=ConsoleConfig, description="Web console access tokens."
     )

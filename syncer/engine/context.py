@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -48,9 +49,12 @@ class CallContext(TargetContext):
     process that dies before that commit stays open, so the re-claimed deliveries find it and
     are answered from it instead of being imported a second time."""
 
-    def __init__(self, ctx: TargetContext, finished: list[int]) -> None:
+    def __init__(
+        self, ctx: TargetContext, finished: list[int], stopping: threading.Event | None = None
+    ) -> None:
         self.ctx = ctx
         self.finished = finished
+        self.stopping = stopping  # set on shutdown: a target's waits end (NP6's import polls)
 
     def kv_get(self, key: str) -> str | None:
         return self.ctx.kv_get(key)

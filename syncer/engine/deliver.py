@@ -84,9 +84,16 @@ class Deliverer:
             inner = httpx.HTTPTransport(
                 limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
             )
-            target = build_target(name, tcfg, RateLimitedTransport(inner, limiter, target=name))
-        engine = self.cfg.engine
-        policy = RetryPolicy(tcfg.max_attempts, engine.backoff_base, engine.backoff_max)
+            cap = self.cfg.delivery.max_retry_after_seconds
+            transport = RateLimitedTransport(inner, limiter, target=name, max_retry_after=cap)
+            target = build_target(name, tcfg, transport)
+        engine, delivery = self.cfg.engine, self.cfg.delivery
+        policy = RetryPolicy(
+            tcfg.max_attempts,
+            engine.backoff_base,
+            engine.backoff_max,
+            max_retry_after=delivery.max_retry_after_seconds,
+        )
         threshold, cooldown = self._breaker
         return TargetWorker(
             name,
@@ -102,6 +109,7 @@ class Deliverer:
             breaker=CircuitBreaker(threshold, cooldown),
             run_id=self.run_id,
             stopping=self._stopping,
+            claim_lease=delivery.claim_lease_seconds,
         )
 
     # -- running -----------------------------------------------------------------------------

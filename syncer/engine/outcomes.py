@@ -21,7 +21,7 @@ import random
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ..http import DEFAULT_RETRY_AFTER, backoff_delay
+from ..http import DEFAULT_RETRY_AFTER, MAX_RETRY_AFTER, backoff_delay
 from ..state.delivery_ops import RowResult
 from ..targets.base import Known, Outcome
 from .planner import Planned
@@ -92,6 +92,8 @@ class RetryPolicy:
     backoff_base: float
     backoff_max: float
     rng: random.Random | None = None
+    # the longest wait a target's answer may ask for (config delivery.max_retry_after_seconds)
+    max_retry_after: float = MAX_RETRY_AFTER
 
 
 def to_result(
@@ -119,6 +121,7 @@ def to_result(
     error = out.error or "retry"
     if out.rate_limited:
         wait = out.retry_after if out.retry_after is not None else DEFAULT_RETRY_AFTER
+        wait = min(wait, policy.max_retry_after)  # e.g. NP6's reset time, not a Retry-After
         return RowResult(
             row,
             "failed",
@@ -147,7 +150,7 @@ def to_result(
             **kept,
         )
     delay = backoff_delay(spent, policy.backoff_base, policy.backoff_max, policy.rng)
-    delay = max(delay, out.retry_after or 0.0)
+    delay = max(delay, min(out.retry_after or 0.0, policy.max_retry_after))
     return RowResult(
         row,
         "failed",

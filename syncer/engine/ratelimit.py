@@ -26,7 +26,7 @@ from collections.abc import Callable
 
 import httpx
 
-from ..http import retry_after_seconds
+from ..http import MAX_RETRY_AFTER, retry_after_seconds
 from ..observability import metrics
 
 Clock = Callable[[], float]
@@ -164,11 +164,13 @@ class RateLimitedTransport(httpx.BaseTransport):
         *,
         max_429_retries: int = 4,
         target: str = "",
+        max_retry_after: float = MAX_RETRY_AFTER,
     ) -> None:
         self.inner = inner
         self.limiter = limiter
         self.max_429_retries = max_429_retries
         self.target = target  # the metrics label
+        self.max_retry_after = max_retry_after  # config delivery.max_retry_after_seconds
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         request.read()  # the body must be replayable for a send after a 429
@@ -192,11 +194,14 @@ class RateLimitedTransport(httpx.BaseTransport):
                 return response
             response.read()
             metrics.RATE_LIMITED.labels(self.target).inc()
-            wait = retry_after_seconds(response)
+            wait = retry_after_seconds(response, cap=self.max_retry_after)
             self.limiter.on_throttled(wait)
             tries += 1
             if tries > self.max_429_retries or wait > PARK_AFTER:
-                return response  # the target parks its rows until then (due time, no sleep)
+                # the target parks its rows until then (due time, no sleep), reading the
+                # capped wait: whatever its client makes of the header stays under the cap
+                response.headers["Retry-After"] = str(math.ceil(wait))
+                return response
             response.close()
             self.limiter.waited += wait
 

@@ -398,7 +398,8 @@ class TargetWorker:
 
     def _apply(self, changes: list[Change], finished_jobs: list[int]) -> dict[int, Outcome]:
         try:
-            outcomes = self.target.apply(changes, CallContext(self.ctx, finished_jobs))
+            call = CallContext(self.ctx, finished_jobs, self.stopping)
+            outcomes = self.target.apply(changes, call)
         except StopError as exc:
             self.fatal = exc
             self.log.error("target stopped", error=str(exc))

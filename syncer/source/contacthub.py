@@ -255,6 +255,8 @@ class ContacthubClient:
             if self._stop.is_set():
                 raise problem
             self._sleep(delay)
+            if self._stop.is_set():  # woken by a stop: no further attempt, the caller ends
+                raise problem
 
     def _attempt(
         self, url: str, params: Mapping[str, Any], what: str, missing_ok: bool

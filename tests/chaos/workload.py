@@ -662,9 +662,11 @@ def write_config(
     rate_limits: dict[str, float] | None = None,
     max_attempts: int = 60,
     flush_every: str = "1s",
+    state_url: str | None = None,
 ) -> tuple[Path, str]:
-    """The config (all three targets, :data:`PIPELINES`) and its SQLite state URL."""
-    state = f"sqlite:///{tmp_path / 'state.db'}"
+    """The config (all three targets, :data:`PIPELINES`) and its state URL (``state_url``,
+    else a SQLite file in ``tmp_path``)."""
+    state = state_url or f"sqlite:///{tmp_path / 'state.db'}"
     rates = rate_limits or {}
 
     def rate(name: str) -> str:

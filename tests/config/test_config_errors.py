@@ -57,7 +57,7 @@ CASES: list[tuple[str, Mutation, str, str]] = [
         _set("extras", 1),
         "extras",
         "unknown key; allowed keys: version, state, source, sources, targets, pipelines, metrics, "
-        "engine, console",
+        "engine, delivery, console, retention",
     ),
     (
         "misspelt key gets a suggestion",

@@ -27,6 +27,7 @@ rows done that NP6 never imported.
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
@@ -157,7 +158,7 @@ class ImportRunner:
         self,
         client: Np6Client,
         *,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         first_poll_base: float = FIRST_POLL_BASE,
         first_poll_per_row: float = FIRST_POLL_PER_ROW,
@@ -212,7 +213,9 @@ class ImportRunner:
                 phase = "running"
                 ctx.job_update(job_id, phase, run.to_data())
                 first_wait = self.first_wait(end - start)
-            state, execution = self._wait(run.import_id, first_wait)
+            # the engine's stop event (CallContext.stopping): a shutdown ends the poll waits
+            stop = getattr(ctx, "stopping", None)
+            state, execution = self._wait(run.import_id, first_wait, stop)
             if state is None:  # no execution at all: the start never happened
                 phase = "upload"
                 continue
@@ -274,13 +277,15 @@ class ImportRunner:
             rows, self.first_poll_base, self.first_poll_per_row, self.first_poll_max
         )
 
-    def _wait(self, import_id: int, first_wait: float = 0.0) -> tuple[int | None, dict[str, Any]]:
+    def _wait(
+        self, import_id: int, first_wait: float = 0.0, stop: threading.Event | None = None
+    ) -> tuple[int | None, dict[str, Any]]:
         """Poll the last execution until it is done; ``first_wait`` seconds before the first
         poll, then backoff from half of it (at least ``poll_base``)."""
         deadline = self.clock() + self.poll_timeout
         base = max(self.poll_base, first_wait / 2)
         if first_wait > 0:
-            self.sleep(first_wait)
+            self._pause(first_wait, stop, import_id)
         attempt = 0
         while True:
             try:
@@ -292,7 +297,7 @@ class ImportRunner:
                     raise
                 attempt += 1
                 wait = backoff_delay(attempt, base=max(base, 0.5), cap=self.poll_cap)
-                self.sleep(max(wait, exc.retry_after or 0.0))
+                self._pause(max(wait, exc.retry_after or 0.0), stop, import_id)
                 continue
             if execution is None:
                 return None, {}
@@ -302,7 +307,19 @@ class ImportRunner:
             if self.clock() >= deadline:
                 raise RetryableError(f"NP6 import {import_id} still processing; resumed later")
             attempt += 1
-            self.sleep(backoff_delay(attempt, base=base, cap=self.poll_cap))
+            self._pause(backoff_delay(attempt, base=base, cap=self.poll_cap), stop, import_id)
+
+    def _pause(self, seconds: float, stop: threading.Event | None, import_id: int) -> None:
+        """Wait between polls; a stop ends the wait and the call (the job stays open: the
+        next delivery of its rows resumes it, like a poll past ``poll_timeout``)."""
+        if self.sleep is not None:
+            self.sleep(seconds)
+        elif stop is not None:
+            stop.wait(seconds)
+        else:
+            time.sleep(seconds)
+        if stop is not None and stop.is_set():
+            raise RetryableError(f"NP6 import {import_id} still processing at stop; resumed later")
 
     @staticmethod
     def _split(run: ImportRun, start: int, end: int, depth: int, execution: dict[str, Any]) -> None:
