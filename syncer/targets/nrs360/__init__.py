@@ -9,10 +9,10 @@ import httpx
 
 from ...config.models import Nrs360TargetConfig
 from ...logs import add_basic_auth_secret
-from .client import ApiFailure, Nrs360Client
+from .client import Nrs360Client
 from .target import Nrs360Target
 
-__all__ = ["ApiFailure", "Nrs360Client", "Nrs360Target", "build"]
+__all__ = ["Nrs360Client", "Nrs360Target", "build"]
 
 
 def build(name: str, cfg: Nrs360TargetConfig, client: httpx.Client) -> Nrs360Target:

@@ -24,11 +24,10 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-from ...errors import AuthError
-from ...http import Action
 from ..base import Change, FlushPolicy, Outcome, TargetContext
+from ..errors import ApiRejected, NotFound, RetryableError, outcome_for
 from ..phones import InvalidPhone
-from .client import ApiFailure, Nrs360Client
+from .client import Nrs360Client
 from .groups import GroupResolver
 from .index import ContactIndex
 from .payload import contact_body, identity_body, key_of
@@ -54,12 +53,7 @@ class Nrs360Target:
         return None
 
     def check(self) -> None:
-        try:
-            self.client.check()
-        except ApiFailure as failure:
-            if failure.action is Action.STOP:
-                raise AuthError(f"target {self.name!r}: {failure.message}") from None
-            raise
+        self.client.check()
 
     def identity(self, change: Change) -> str | None:
         """The key a create of ``change`` uses (the engine keeps it before the call)."""
@@ -84,19 +78,8 @@ class Nrs360Target:
             if change.action == "leave" or change.on_delete == "remove_from_list":
                 return self._leave(change, ctx)
             return self._delete(change)
-        except ApiFailure as failure:
-            return self._failed(change, failure)
-
-    def _failed(self, change: Change, failure: ApiFailure) -> Outcome:
-        if failure.action is Action.STOP:
-            raise AuthError(f"target {self.name!r}: {failure.message}")
-        if failure.action is Action.RATE_LIMIT:
-            return Outcome.retry(
-                change, failure.message, retry_after=failure.retry_after, rate_limited=True
-            )
-        if failure.action is Action.RETRY:
-            return Outcome.retry(change, failure.message, retry_after=failure.retry_after)
-        return Outcome.dead(change, failure.message)
+        except (RetryableError, ApiRejected) as failure:
+            return outcome_for(change, failure)
 
     def _upsert(self, change: Change, ctx: TargetContext) -> Outcome:
         record = change.record
@@ -116,16 +99,12 @@ class Nrs360Target:
             try:
                 contact_id, detail = self._write(change, body)
                 break
-            except ApiFailure as failure:
+            except (RetryableError, ApiRejected) as failure:
                 # A cached group id the account no longer has: list the groups again, once.
-                if (
-                    tries == 1
-                    and failure.action is Action.PERMANENT
-                    and "groupsIds" in (failure.message)
-                ):
+                if tries == 1 and type(failure) is ApiRejected and "groupsIds" in str(failure):
                     self.groups.invalidate()
                     continue
-                out = self._failed(change, failure)
+                out = outcome_for(change, failure)
                 # the identity this write used: if it reached 360NRS, a retry finds it there
                 # even when the customer's email or phone changed meanwhile
                 return dataclasses.replace(out, target_key=key_of(body))
@@ -144,9 +123,7 @@ class Nrs360Target:
                 self.client.update_contact(contact_id, body)
                 self.index.written(body, contact_id)
                 return contact_id, "updated"
-            except ApiFailure as failure:
-                if failure.action is not Action.NOT_FOUND:
-                    raise
+            except NotFound:
                 self.index.deleted(contact_id)
         if not self.lookup_first or change.resent or contact_id is not None:
             written, detail = self._write_looked_up(change, body, contact_id)
@@ -169,9 +146,7 @@ class Nrs360Target:
         """``PUT`` a contact the listing showed; False when it is gone since (404)."""
         try:
             self.client.update_contact(contact_id, body)
-        except ApiFailure as failure:
-            if failure.action is not Action.NOT_FOUND:
-                raise
+        except NotFound:
             self.index.deleted(contact_id)
             return False
         return True
@@ -193,8 +168,8 @@ class Nrs360Target:
         """``POST``; when 360NRS says the e-mail/phone is taken, find that contact and ``PUT``."""
         try:
             return self.client.create_contact(body), "created"
-        except ApiFailure as failure:
-            if failure.action is not Action.PERMANENT or TAKEN not in failure.message:
+        except ApiRejected as failure:
+            if type(failure) is not ApiRejected or TAKEN not in str(failure):
                 raise
             found = self._find(body)
             if found is None:
@@ -232,10 +207,8 @@ class Nrs360Target:
         body = {**self._identity(change), "groupsIds": self.groups.ids(remaining, ctx)}
         try:
             self.client.update_contact(contact_id, body)
-        except ApiFailure as failure:
-            if failure.action is Action.NOT_FOUND:
-                return Outcome.done(change, "left", memberships=frozenset(), forget=True)
-            raise
+        except NotFound:
+            return Outcome.done(change, "left", memberships=frozenset(), forget=True)
         return Outcome.done(change, "left", memberships=frozenset())
 
     def _delete(self, change: Change) -> Outcome:
