@@ -341,10 +341,11 @@ class TargetWorker:
         if not groups:
             return []
         if self.target.flush_policy() is not None:
-            # File loads: one import per flush, rows in delivery order (the target keeps the
-            # order; rounds would turn a customer's k events into k imports).
+            # File loads: one import per flush, rows in delivery order (a file keeps the order
+            # of its rows; rounds would turn a customer's k events into k imports). A call
+            # does not keep order between its writes and its removals, so the engine does.
             ordered = sorted(sendable, key=lambda p: p.row.id)
-            return [lambda: self._send_rounds(batch, [ordered], one_call=True)]
+            return [lambda: self._send_rounds(batch, flush_rounds(ordered), one_call=True)]
         if not self.target.per_record:
             return [lambda: self._send_rounds(batch, list(groups.values()))]
         return [lambda g=g: self._send_rounds(batch, [g]) for g in groups.values()]  # type: ignore[misc]
@@ -353,7 +354,7 @@ class TargetWorker:
         self, batch: _Batch, groups: list[list[Planned]], one_call: bool = False
     ) -> list[Answer]:
         """Send each customer's changes in order: round k holds every customer's k-th change
-        (``one_call``: ``groups`` is one ordered list sent as a single batch)."""
+        (``one_call``: ``groups`` are the rounds already, see :func:`flush_rounds`)."""
         answers: list[Answer] = []
         knowns = {p.subject_id: _change(p).known for g in groups for p in g}
         unsure: set[str] = set()  # customers whose change of an earlier round is retried
@@ -475,6 +476,27 @@ class TargetWorker:
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
         self.target.close()
+
+
+def flush_rounds(ordered: list[Planned]) -> list[list[Planned]]:
+    """The calls of one flush (``ordered``: rows in delivery order): as few as keep each
+    customer's actions in order. A customer's rows go in one call while they are all writes
+    (upserts) or all removals (leaves, deletes); each switch puts its later rows one call
+    further. A target sends a call's removals and its writes in whatever order suits its API
+    (NP6: bulk deletes, then the import), so an older upsert and a newer delete of one
+    customer must not share a call: the delete would run first and the import re-create the
+    customer. Usually every row fits the first call."""
+    rounds: list[list[Planned]] = []
+    where: dict[str, tuple[int, bool]] = {}  # customer -> (its last round, removal?)
+    for p in ordered:
+        removal = _change(p).action != "upsert"
+        last = where.get(p.subject_id)
+        index = 0 if last is None else last[0] + (last[1] != removal)
+        where[p.subject_id] = (index, removal)
+        while len(rounds) <= index:
+            rounds.append([])
+        rounds[index].append(p)
+    return rounds
 
 
 def _change(p: Planned) -> Change:

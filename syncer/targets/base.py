@@ -175,6 +175,12 @@ class Target(Protocol):
         """Make ``changes`` true in the target; one Outcome per change. Must not raise for a
         record-level problem (answer dead/invalid/retry instead).
 
+        The engine owns the order of a customer's actions: a per-record target gets one
+        customer's changes one call at a time, in order; a batch target at most one change
+        per customer per call; a flush target (``flush_policy``) a customer's rows in delivery
+        order, and never a write with a later removal (leave, delete) in one call. So a
+        target may send a call's changes in any order its API likes.
+
         Optional: ``identity(change) -> str | None``, the key a create of ``change`` uses. The
         engine stores it before the call, and a re-send after a crash gets it back as
         ``known.target_key`` (with no ``target_id``) to look the record up by."""

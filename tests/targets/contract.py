@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 import httpx
 import orjson
 import pytest
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 
 from syncer.config import SyncerConfig
 from syncer.engine.apply import Applier, Incoming, rules_from_config
@@ -394,3 +394,40 @@ class TargetContract:
         assert up.done == 12 and up.waiting == 0, up
         for n in range(1, 13):
             self.check(sim_state(), n, 0, {"a"})
+
+    def test_upsert_then_delete_in_one_flush(
+        self, harness: Harness, sim_state: Callable[[], dict[str, Any]]
+    ) -> None:
+        """An older upsert (a retry) and a newer delete of one customer claimed together: the
+        engine sends them in the customer's order, so the customer ends deleted (issue 14
+        defect 2: NP6 ran every delete of a flush before its imports and re-created it).
+
+        The delete row is written straight into the state store: through ingest the planner
+        would supersede the upsert (it does once a delete is known), and this test is about
+        the order the engine sends what it does send."""
+        self.put(harness, 1, {"a"})
+        now = time.time()
+        with harness.store.transaction() as conn:
+            conn.execute(update(deliveries).values(attempts=1, state="failed", due_at=now - 1))
+            conn.execute(
+                insert(deliveries).values(
+                    pipeline="a",
+                    target=TARGET,
+                    entity_type="customer",
+                    entity_id="c1",
+                    action="delete",
+                    state="pending",
+                    attempts=0,
+                    due_at=now - 1,
+                    created_at=now,
+                    updated_at=now,
+                    subject_id="c1",
+                )
+            )
+        stats = harness.run()
+        assert (stats.done, stats.dead, stats.waiting) == (2, 0, 0), stats
+        assert self.key_of(1) not in self.by_key(sim_state()), "the delete was undone"
+        assert {(r["action"], r["state"]) for r in harness.rows()} == {
+            ("upsert", "done"),
+            ("delete", "done"),
+        }

@@ -11,6 +11,10 @@ holds a pipeline's rows until ``max_rows`` or ``flush_every``; :meth:`Np6Target.
    (:mod:`.importjob`) under ``ctx.kv_lock`` of the pipeline's import definition;
 3. deletes in bulk / unsubscribes (:mod:`.removals`); ``leave`` needs nothing in NP6.
 
+Deletes run before the imports of the same call: the engine never puts a customer's write
+and a later removal in one call (:func:`syncer.engine.worker.flush_rounds`), so this order
+never undoes a delete.
+
 The import definition is named ``syncer-<target>-<pipeline>``; its id is kept in ``ctx.kv``
 and found again by name (``GET /imports``) when the kv lost it. The unicity field comes from
 ``GET /fields`` (``isUnicity``), cached with the binding for the life of the target.
