@@ -150,7 +150,13 @@ class Deliverer:
             with self.store.transaction() as conn:
                 due = ops.next_due(conn, name)
                 stats.waiting = ops.count_open(conn, name)
-            if self._stopping.is_set() or worker.fatal is not None or due is None or wait <= 0:
+            if self._stopping.is_set() or worker.fatal is not None or due is None:
+                return stats
+            if worker.job_due is not None:  # a job in progress: resume it when due
+                if self._stopping.wait(max(0.0, worker.job_due - time.time()) + 0.01):
+                    return stats
+                continue
+            if wait <= 0:
                 return stats
             deadline = deadline if deadline is not None else time.monotonic() + wait
             sleep_for = max(due - time.time(), worker.breaker.reopens_in(), 0.0)

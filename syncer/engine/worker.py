@@ -101,6 +101,9 @@ class TargetWorker:
         # rows claimed but held back for a fuller per-list call (see .listfill)
         self._held: list[Planned] = []
         self._held_keys: dict[int, str | None] = {}  # their batch keys, by row id
+        #: the earliest due time of rows re-queued behind a job in progress (JobPending): a
+        #: flush target's rows are claimed then, whatever its flush policy says
+        self.job_due: float | None = None
 
     # -- the loop ----------------------------------------------------------------------------
     def drain(
@@ -242,7 +245,15 @@ class TargetWorker:
             if count == 0:
                 return None
             waited = now - oldest if oldest is not None else 0.0
-            if not force_flush and count < policy.max_rows and waited < policy.flush_every:
+            job_due = self.job_due is not None and self.job_due <= now
+            if job_due:
+                self.job_due = None  # claimed now (or by another worker)
+            if (
+                not force_flush
+                and not job_due
+                and count < policy.max_rows
+                and waited < policy.flush_every
+            ):
                 return None
             limit = max(limit, policy.max_rows)
         planned, full = self._claim_planned(limit, now, stats)
@@ -393,7 +404,11 @@ class TargetWorker:
                 if out.status == "retry":
                     unsure.add(p.subject_id)
                 answers.append((replace(p, change=change), out))
-            transient = [o for o in outcomes.values() if o.status == "retry" and not o.rate_limited]
+            transient = [
+                o
+                for o in outcomes.values()
+                if o.status == "retry" and not o.rate_limited and not o.pending
+            ]
             self.breaker.record(len(transient) < len(outcomes) or not outcomes)
         return answers
 
@@ -446,6 +461,8 @@ class TargetWorker:
             results = [r for r in results if r.row.id not in lost_ids]
         sent = 0
         for result in results:
+            if result.outcome == "job_pending" and result.due_at is not None:
+                self.job_due = min(self.job_due or result.due_at, result.due_at)
             stats.count(result)
             metrics.RECORDS.labels(result.row.pipeline, self.name, result.outcome).inc()
             if result.state in ("dead", "failed"):
@@ -467,7 +484,13 @@ class TargetWorker:
                     outcome=result.outcome,
                     error=result.error,
                 )
-            sent += result.outcome not in ("unchanged", "superseded", "invalid", "released")
+            sent += result.outcome not in (
+                "unchanged",
+                "superseded",
+                "invalid",
+                "released",
+                "job_pending",
+            )
         metrics.ATTEMPTS.labels(self.name).inc(sent)
         metrics.CIRCUIT_STATE.labels(self.name).set(CIRCUIT_CODES[self.breaker.state])
         for b in ready:

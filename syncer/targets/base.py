@@ -16,7 +16,8 @@ Outcome statuses (the engine acts on them):
 ========  ===================================================================================
 done      applied (or nothing to do); ``target_id``/``target_key``/``memberships`` are recorded
 retry     transient failure; retried with backoff (``retry_after`` if the API gave one);
-          ``rate_limited=True`` means a 429: the wait does not spend the attempt budget
+          ``rate_limited=True`` means a 429: the wait does not spend the attempt budget;
+          ``pending=True``: a job is in progress, come back in ``retry_after`` (no attempt)
 dead      the target rejected the record for good (4xx validation): dead-letter with ``error``
 invalid   rejected before sending (no phone, name too long): dead-letter with ``error``
 ========  ===================================================================================
@@ -92,6 +93,9 @@ class Outcome:
     error: str | None = None
     retry_after: float | None = None
     rate_limited: bool = False
+    #: a job of the target (an NP6 import) is in progress: the engine re-queues the change for
+    #: ``retry_after`` seconds, spending no attempt, and the next apply resumes the job
+    pending: bool = False
     forget: bool = False  # the customer is gone from the target: drop its id map row
 
     @staticmethod

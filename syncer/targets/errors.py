@@ -9,8 +9,11 @@ status means the same thing in every target, and a new target writes neither tab
     ├── retry with a due time                      -> Outcome "retry"
     │   ├── RetryableError   network error, timeout, 408/425/5xx, an unreadable 2xx answer
     │   │                    (due: Retry-After when given, else the engine's backoff)
-    │   └── RateLimited      429 (due: Retry-After, or the target's own reset header, else
-    │                        1 s); the wait spends no attempt
+    │   ├── RateLimited      429 (due: Retry-After, or the target's own reset header, else
+    │   │                    1 s); the wait spends no attempt
+    │   └── JobPending       not a failure: a job (an NP6 import) is in progress; due when
+    │                        it is worth asking again, spends no attempt. Targets never
+    │                        sleep: the engine re-queues the change and the job resumes
     ├── dead with the target's reason              -> Outcome "dead"
     │   └── ApiRejected      any other 4xx: the record as sent can never succeed; the message
     │       │                is the API's own reason (the target's ``describe``)
@@ -40,6 +43,7 @@ __all__ = [
     "ApiRejected",
     "AuthError",
     "Conflict",
+    "JobPending",
     "NotFound",
     "RateLimited",
     "RetryableError",
@@ -48,6 +52,13 @@ __all__ = [
     "send",
     "unreadable",
 ]
+
+
+class JobPending(RetryableError):
+    """A job of the target is in progress; ask again in ``retry_after`` seconds."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message, retry_after)
 
 
 class ApiRejected(PermanentError):
@@ -131,6 +142,8 @@ def send(
 def outcome_for(change: Change, exc: RetryableError | PermanentError) -> Outcome:
     """A failed change's outcome: retry with its due time, or dead with the target's reason.
     (``AuthError`` is never caught for this: it stops the target.)"""
+    if isinstance(exc, JobPending):
+        return Outcome.retry(change, str(exc), retry_after=exc.retry_after, pending=True)
     if isinstance(exc, RetryableError):
         return Outcome.retry(
             change, str(exc), retry_after=exc.retry_after, rate_limited=isinstance(exc, RateLimited)
