@@ -23,7 +23,8 @@ from ..mapping import compile_pipelines
 from ..state import delivery_ops as ops
 from ..state.store import Store
 from ..targets.base import Target
-from ..targets.registry import build_target
+from ..targets.registry import build_target, spec_for
+from ..targets.spec import Capabilities
 from .breaker import CircuitBreaker
 from .context import StoreContext
 from .outcomes import RetryPolicy, TargetStats
@@ -78,6 +79,9 @@ class Deliverer:
         tcfg = self.cfg.targets[name]
         limiter: RateLimiter | None = None
         target = self._given.get(name)
+        spec = spec_for(tcfg.type)
+        # a ready-made target (a test double) declares no optional ability
+        caps = spec.capabilities if target is None else Capabilities(kind=spec.capabilities.kind)
         if target is None:
             limiter = RateLimiter(tcfg.rate_limit, tcfg.max_in_flight)
             pool = tcfg.max_in_flight + 2
@@ -86,6 +90,7 @@ class Deliverer:
             )
             target = build_target(name, tcfg, RateLimitedTransport(inner, limiter, target=name))
         engine = self.cfg.engine
+        call_size = spec.capabilities.batch_size(tcfg) if spec.capabilities.batch_size else None
         policy = RetryPolicy(tcfg.max_attempts, engine.backoff_base, engine.backoff_max)
         threshold, cooldown = self._breaker
         return TargetWorker(
@@ -97,7 +102,9 @@ class Deliverer:
             policy,
             max_in_flight=tcfg.max_in_flight,
             # a batch API gets whole calls' worth: claim at least the target's own batch size
-            batch_size=max(engine.batch_size, getattr(tcfg, "batch_size", 0) or 0),
+            batch_size=max(engine.batch_size, call_size or 0),
+            capabilities=caps,
+            call_size=call_size,
             limiter=limiter,
             breaker=CircuitBreaker(threshold, cooldown),
             run_id=self.run_id,

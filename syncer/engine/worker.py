@@ -19,6 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from logging import DEBUG
+from typing import cast
 
 from ..errors import StopError
 from ..logs import RecordProblems, get_logger
@@ -26,7 +27,8 @@ from ..observability import metrics
 from ..state import delivery_ops as ops
 from ..state.db import db_unavailable
 from ..state.store import Store
-from ..targets.base import Change, Outcome, Target, TargetContext
+from ..targets.base import Change, IdentifyingTarget, KeyedTarget, Outcome, Target, TargetContext
+from ..targets.spec import Capabilities
 from .breaker import CircuitBreaker
 from .context import CallContext
 from .leader import owner_is_dead
@@ -71,8 +73,13 @@ class TargetWorker:
         run_id: str,
         stopping: threading.Event,
         claim_lease: float = CLAIM_LEASE,
+        capabilities: Capabilities | None = None,
+        call_size: int | None = None,
     ) -> None:
         self.name = name
+        #: what the target declared it can do (its spec): never probed on the object
+        self.caps = capabilities or Capabilities(kind="record" if target.per_record else "batch")
+        self.call_size = call_size  # records per call of a batch target
         self.claim_lease = claim_lease
         self._live_tokens: set[str] = set()  # claims of batches not recorded yet
         self._tokens_guard = threading.Lock()
@@ -260,8 +267,8 @@ class TargetWorker:
         planned, self._held = self._held + planned, []
         if not planned:
             return None
-        key_of = getattr(self.target, "batch_key", None)
-        if key_of is not None and not self.target.per_record and policy is None and limit > 1:
+        if self.caps.batch_key and not self.target.per_record and policy is None and limit > 1:
+            key_of = cast(KeyedTarget, self.target).batch_key
             planned = self._fill_per_key(planned, full, limit, now, stats, key_of)
         elif not self.target.per_record and policy is None and limit > 1:
             # A batch target sends `limit` records per call: rows that will not be sent
@@ -285,7 +292,7 @@ class TargetWorker:
     ) -> list[Planned]:
         """What to send of ``planned`` for a target that batches per list (``batch_key``):
         each list's whole calls; the rest waits in ``self._held`` (see :mod:`.listfill`)."""
-        size = max(1, int(getattr(self.target, "batch_size", limit)))
+        size = max(1, self.call_size or limit)
         while full:  # more rows are due: a list's partial call may still fill up
             send, hold, whole = split_full(planned, key_of, size, self._held_keys)
             if whole:
@@ -331,9 +338,9 @@ class TargetWorker:
         optional ``identity(change)``): if the process dies after the target applied the
         create, the re-send finds the record by it even when the customer's email or phone
         changed meanwhile."""
-        identity = getattr(self.target, "identity", None)
-        if identity is None:
+        if not self.caps.identity:
             return
+        identity = cast(IdentifyingTarget, self.target).identity
         intents = [
             (p.subject_id, key)
             for p in planned

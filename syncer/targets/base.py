@@ -185,12 +185,29 @@ class Target(Protocol):
         order, and never a write with a later removal (leave, delete) in one call. So a
         target may send a call's changes in any order its API likes.
 
-        Optional: ``identity(change) -> str | None``, the key a create of ``change`` uses. The
-        engine stores it before the call, and a re-send after a crash gets it back as
-        ``known.target_key`` (with no ``target_id``) to look the record up by."""
+        With ``Capabilities(identity=True)`` in its spec the target also has
+        ``identity(change) -> str | None`` (:class:`IdentifyingTarget`), the key a create of
+        ``change`` uses. The engine stores it before the call, and a re-send after a crash gets
+        it back as ``known.target_key`` (with no ``target_id``) to look the record up by."""
         ...
 
     def close(self) -> None: ...
+
+
+class IdentifyingTarget(Target, Protocol):
+    """A target whose spec declares ``Capabilities(identity=True)``."""
+
+    def identity(self, change: Change) -> str | None:
+        """The key a create of ``change`` uses (kept by the engine before the call)."""
+        ...
+
+
+class KeyedTarget(Target, Protocol):
+    """A target whose spec declares ``Capabilities(batch_key=True)``."""
+
+    def batch_key(self, change: Change) -> str | None:
+        """The call ``change`` goes into (its list), None when it adds nothing."""
+        ...
 
 
 def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:

@@ -37,7 +37,7 @@ from .csvfile import Binding
 from .importjob import JOB_KIND, ImportGone, ImportRun, ImportRunner
 
 if TYPE_CHECKING:
-    from ...config.models import Np6TargetConfig
+    from .spec import Np6TargetConfig
 
 __all__ = ["Np6Target"]
 

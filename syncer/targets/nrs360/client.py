@@ -43,7 +43,6 @@ class Nrs360Client:
             path,
             api="360NRS",
             describe=_message,
-            stop_hint="check username and api_password",
             json=json,
             params=params,
         )

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..base import Change, FlushPolicy, Outcome, TargetContext
-from ..errors import ApiRejected, NotFound, RetryableError, outcome_for
+from ..errors import ApiRejected, AuthError, NotFound, RetryableError, outcome_for
 from ..phones import InvalidPhone
 from .client import Nrs360Client
 from .groups import GroupResolver
@@ -53,7 +53,10 @@ class Nrs360Target:
         return None
 
     def check(self) -> None:
-        self.client.check()
+        try:
+            self.client.check()
+        except AuthError as exc:
+            raise AuthError(f"target {self.name!r}: {exc}") from None
 
     def identity(self, change: Change) -> str | None:
         """The key a create of ``change`` uses (the engine keeps it before the call)."""
@@ -80,6 +83,8 @@ class Nrs360Target:
             return self._delete(change)
         except (RetryableError, ApiRejected) as failure:
             return outcome_for(change, failure)
+        except AuthError as exc:  # stops the target; the message names it
+            raise AuthError(f"target {self.name!r}: {exc}") from None
 
     def _upsert(self, change: Change, ctx: TargetContext) -> Outcome:
         record = change.record

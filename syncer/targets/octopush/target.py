@@ -39,7 +39,7 @@ from .client import MAX_DELETE, OctopushApiError, OctopushClient
 from .plan import ChangePlan, Join, identity_key, plan_change
 
 if TYPE_CHECKING:
-    from ...config.models import OctopushTargetConfig
+    from .spec import OctopushTargetConfig
 
 __all__ = ["OctopushTarget"]
 
