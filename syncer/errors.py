@@ -6,13 +6,17 @@
     ├── StopError            stop the job and tell the operator (exit non-zero); never retried
     │   ├── ConfigError      (syncer.config.loader) bad config file: file, key path, message
     │   ├── StateError       state database unusable: schema too new, lease held, SQLite in use
-    │   └── AuthError        401/403/404 on a source or target: credentials, workspace, node
+    │   └── AuthError        401/403 on a target, 401/403/404 on the source: credentials,
+    │                        account, workspace, node
     ├── RetryableError       try again later with backoff; attempts are counted
     │   └── RateLimited      429: wait ``retry_after``; the wait does not spend an attempt
     └── PermanentError       the record can never succeed as sent: dead-letter it with the reason
-        └── InvalidRecord    (syncer.mapping.errors) rejected before sending: bad phone, no key
+        ├── InvalidRecord    (syncer.mapping.errors) rejected before sending: bad phone, no key
+        └── ApiRejected      (syncer.targets.errors) a target's 4xx; NotFound 404, Conflict 409
 
-HTTP statuses map to these classes in one table, :mod:`syncer.http`.
+HTTP statuses map to these classes in one table, :mod:`syncer.http`; every target call goes
+through :func:`syncer.targets.errors.send`, whose docstring draws the same tree as a target
+sees it (retry with a due time, dead with the target's reason, stop the target).
 """
 
 from __future__ import annotations

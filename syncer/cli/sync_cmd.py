@@ -120,14 +120,14 @@ def refused_credentials(cfg: SyncerConfig) -> list[str]:
     which retries it."""
     from ..errors import AuthError
     from ..logs import get_logger
-    from ..targets.registry import build_client, factory_for
+    from ..targets.registry import build_client, spec_for
 
     refused = []
     for name in sorted({p.target for p in cfg.pipelines}):
         tcfg = cfg.targets[name]
         client = build_client(tcfg)
         try:
-            factory_for(tcfg.type)(name, tcfg, client).check()
+            spec_for(tcfg.type).build(name, tcfg, client).check()
         except AuthError as exc:
             refused.append(str(exc))
         except Exception as exc:  # down or slow: not a reason to refuse the run

@@ -10,11 +10,9 @@ templates compile, secrets come from the environment) live in :mod:`.checks`.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     SecretStr,
     field_serializer,
@@ -24,8 +22,9 @@ from pydantic import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from syncer.config.base import TargetBase
 from syncer.config.secrets import url_passwords
-from syncer.config.types import Duration, Rate
+from syncer.config.types import Duration
 
 __all__ = [
     "DEFAULT_SOURCE",
@@ -58,8 +57,7 @@ def hide_url_passwords(url: str) -> str:
     return url
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+from syncer.config.base import Model as _Model  # noqa: E402  (re-exported to config models)
 
 
 class StateConfig(_Model):
@@ -161,96 +159,17 @@ BOTH_SOURCE_FORMS = (
 NO_SOURCE = "required key is missing: give 'source' (one source) or 'sources' (named sources)"
 
 
-class _TargetBase(_Model):
-    """Delivery settings every target shares."""
+from syncer.targets.registry import target_specs  # noqa: E402  (needs _Model above)
 
-    max_in_flight: int = Field(
-        default=4, ge=1, le=64, description="Most requests in flight at once to this target."
-    )
-    rate_limit: Rate | None = Field(
-        default=None, description="Request rate cap, e.g. 20/s or 600/m; none = unlimited."
-    )
-    timeout: Duration = Field(default=30.0, description="HTTP timeout per request, e.g. 30s.")
-    max_attempts: int = Field(
-        default=8, ge=1, le=100, description="Attempts before a delivery is dead-lettered."
-    )
-
-
-class Nrs360TargetConfig(_TargetBase):
-    """A 360NRS account: contacts and groups."""
-
-    type: Literal["360nrs"] = Field(description="Target kind.")
-    base_url: str = Field(
-        min_length=1, description="360NRS REST root, e.g. https://dashboard.360nrs.com/api/rest."
-    )
-    username: str = Field(min_length=1, description="360NRS user name (usually ${NRS_USERNAME}).")
-    api_password: SecretStr = Field(
-        description="360NRS API password; must be an env reference like ${NAME}."
-    )
-    lookup_before_create: bool = Field(
-        default=True,
-        description="Look a contact up by email, then phone, before creating it, so contacts "
-        "that exist in 360NRS before syncer ever ran are updated, never duplicated. false "
-        "saves one call per new contact (re-sends after a crash always look up).",
-    )
-
-
-class OctopushTargetConfig(_TargetBase):
-    """An Octopush account: contacts in named lists."""
-
-    type: Literal["octopush"] = Field(description="Target kind.")
-    base_url: str = Field(
-        min_length=1, description="Octopush API root, e.g. https://api.octopush.com/v1/public."
-    )
-    api_login: str = Field(min_length=1, description="Octopush api-login (account e-mail).")
-    api_key: SecretStr = Field(
-        description="Octopush api-key; must be an env reference like ${NAME}."
-    )
-    batch_size: int = Field(
-        default=500, ge=1, le=500, description="Contacts per contact/create call (1..500)."
-    )
-
-
-class Np6ImportConfig(_Model):
-    """How NP6 CSV imports are built and flushed."""
-
-    binding: int = Field(ge=1, description="NP6 import definition (column to field) id.")
-    flush_every: Duration = Field(
-        default=60.0, description="Send a pending import file at least this often, e.g. 60s."
-    )
-    max_rows: int = Field(
-        default=50000, ge=1, le=1_000_000, description="Rows per import file before a flush."
-    )
-    separator: str = Field(
-        default=";", min_length=1, max_length=1, description="CSV column separator."
-    )
-
-
-class Np6TargetConfig(_TargetBase):
-    """An NP6 (mperf) account: targets written by CSV import or by upsert."""
-
-    type: Literal["np6"] = Field(description="Target kind.")
-    base_url: str = Field(min_length=1, description="NP6 API root, e.g. https://api-cm.np6.com.")
-    api_key: SecretStr = Field(description="NP6 API key; must be an env reference like ${NAME}.")
-    mode: Literal["import", "upsert"] = Field(
-        default="import",
-        description="'import': batched CSV imports (needs 'import'); 'upsert': PUT per target.",
-    )
-    import_: Np6ImportConfig | None = Field(
-        default=None, alias="import", description="CSV import settings; required in import mode."
-    )
-
-    @model_validator(mode="after")
-    def _import_needed(self) -> Np6TargetConfig:
-        if self.mode == "import" and self.import_ is None:
-            raise ValueError("'import' settings (at least 'binding') are required in import mode")
-        return self
-
-
-TargetConfig = Annotated[
-    Nrs360TargetConfig | OctopushTargetConfig | Np6TargetConfig,
-    Field(discriminator="type"),
-]
+#: every registered target type's config model (built-in and from installed packages: the
+#: ``syncer.targets`` entry points), discriminated by ``type``
+if TYPE_CHECKING:
+    TargetConfig = TargetBase
+else:
+    TargetConfig = Annotated[
+        Union[tuple(spec.config_model for spec in target_specs().values())],  # noqa: UP007
+        Field(discriminator="type"),
+    ]
 
 
 class WhenConfig(_Model):
@@ -466,9 +385,12 @@ class SyncerConfig(_Model):
         return [p for p in self.pipelines if p.source in (None, source)]
 
 
-TARGET_MODELS: dict[str, type[Nrs360TargetConfig | OctopushTargetConfig | Np6TargetConfig]] = {
-    "360nrs": Nrs360TargetConfig,
-    "octopush": OctopushTargetConfig,
-    "np6": Np6TargetConfig,
+TARGET_MODELS: dict[str, type[TargetBase]] = {
+    name: spec.config_model for name, spec in target_specs().items()
 }
-"""Target config model by ``type``; the keys match :data:`syncer.config.target_rules.RULES`."""
+"""Target config model by ``type``, from the registry (:mod:`syncer.targets.registry`)."""
+
+# the built-in types' models, under their old names (each lives in its target's spec module)
+from syncer.targets.np6.spec import Np6ImportConfig, Np6TargetConfig  # noqa: E402
+from syncer.targets.nrs360.spec import Nrs360TargetConfig  # noqa: E402
+from syncer.targets.octopush.spec import OctopushTargetConfig  # noqa: E402

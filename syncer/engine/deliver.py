@@ -23,7 +23,8 @@ from ..mapping import compile_pipelines
 from ..state import delivery_ops as ops
 from ..state.store import Store
 from ..targets.base import Target
-from ..targets.registry import build_target
+from ..targets.registry import build_target, spec_for
+from ..targets.spec import Capabilities
 from .breaker import CircuitBreaker
 from .context import StoreContext
 from .outcomes import RetryPolicy, TargetStats
@@ -78,6 +79,9 @@ class Deliverer:
         tcfg = self.cfg.targets[name]
         limiter: RateLimiter | None = None
         target = self._given.get(name)
+        spec = spec_for(tcfg.type)
+        # a ready-made target (a test double) declares no optional ability
+        caps = spec.capabilities if target is None else Capabilities(kind=spec.capabilities.kind)
         if target is None:
             limiter = RateLimiter(tcfg.rate_limit, tcfg.max_in_flight)
             pool = tcfg.max_in_flight + 2
@@ -88,6 +92,7 @@ class Deliverer:
             transport = RateLimitedTransport(inner, limiter, target=name, max_retry_after=cap)
             target = build_target(name, tcfg, transport)
         engine, delivery = self.cfg.engine, self.cfg.delivery
+        call_size = spec.capabilities.batch_size(tcfg) if spec.capabilities.batch_size else None
         policy = RetryPolicy(
             tcfg.max_attempts,
             engine.backoff_base,
@@ -104,7 +109,9 @@ class Deliverer:
             policy,
             max_in_flight=tcfg.max_in_flight,
             # a batch API gets whole calls' worth: claim at least the target's own batch size
-            batch_size=max(engine.batch_size, getattr(tcfg, "batch_size", 0) or 0),
+            batch_size=max(engine.batch_size, call_size or 0),
+            capabilities=caps,
+            call_size=call_size,
             limiter=limiter,
             breaker=CircuitBreaker(threshold, cooldown),
             run_id=self.run_id,
@@ -158,7 +165,13 @@ class Deliverer:
             with self.store.transaction() as conn:
                 due = ops.next_due(conn, name)
                 stats.waiting = ops.count_open(conn, name)
-            if self._stopping.is_set() or worker.fatal is not None or due is None or wait <= 0:
+            if self._stopping.is_set() or worker.fatal is not None or due is None:
+                return stats
+            if worker.job_due is not None:  # a job in progress: resume it when due
+                if self._stopping.wait(max(0.0, worker.job_due - time.time()) + 0.01):
+                    return stats
+                continue
+            if wait <= 0:
                 return stats
             deadline = deadline if deadline is not None else time.monotonic() + wait
             sleep_for = max(due - time.time(), worker.breaker.reopens_in(), 0.0)

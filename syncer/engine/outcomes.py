@@ -8,6 +8,8 @@ done               ``done``; id map (target id/key; last hash for upserts, clear
 retry              ``failed``, due after full-jitter backoff (or ``retry_after`` if
                    longer), one attempt spent; ``dead`` once ``max_attempts`` are spent
 retry, 429         ``failed``, due after ``Retry-After``; no attempt spent
+retry, pending     a target's job (an NP6 import) in progress: ``failed``, due after
+                   ``retry_after`` (when the job is worth resuming); no attempt spent
 retry of a known   also the identity the write used (``target_key``) next to the known
 record's upsert    id, last hash dropped: the write may be there (an Octopush add)
 dead / invalid     ``dead`` with the reason
@@ -44,6 +46,7 @@ class TargetStats:
     skipped: int = 0
     retry: int = 0
     rate_limited: int = 0
+    job_pending: int = 0  # answers "a job is in progress, resume later" (not failures)
     dead: int = 0
     invalid: int = 0
     released: int = 0
@@ -75,6 +78,8 @@ class TargetStats:
             self.released += 1
         elif outcome == "rate_limited":
             self.rate_limited += 1
+        elif outcome == "job_pending":
+            self.job_pending += 1
         elif outcome == "invalid":
             self.invalid += 1
         elif result.state == "dead":
@@ -119,6 +124,16 @@ def to_result(
     if out.status in ("dead", "invalid"):
         return RowResult(row, "dead", out.status, p.subject_id, error=out.error or out.status)
     error = out.error or "retry"
+    if out.pending:  # the engine owns the wait: the job resumes when the row is due again
+        return RowResult(
+            row,
+            "failed",
+            "job_pending",
+            p.subject_id,
+            due_at=now + (out.retry_after or 0.0),
+            spend_attempt=False,
+            error=error,
+        )
     if out.rate_limited:
         wait = out.retry_after if out.retry_after is not None else DEFAULT_RETRY_AFTER
         wait = min(wait, policy.max_retry_after)  # e.g. NP6's reset time, not a Retry-After

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from logging import DEBUG
+from typing import cast
 
 from ..errors import StopError
 from ..logs import RecordProblems, get_logger
@@ -26,7 +27,8 @@ from ..observability import metrics
 from ..state import delivery_ops as ops
 from ..state.db import db_unavailable
 from ..state.store import Store
-from ..targets.base import Change, Outcome, Target, TargetContext
+from ..targets.base import Change, IdentifyingTarget, KeyedTarget, Outcome, Target, TargetContext
+from ..targets.spec import Capabilities
 from .breaker import CircuitBreaker
 from .context import CallContext
 from .leader import owner_is_dead
@@ -71,8 +73,13 @@ class TargetWorker:
         run_id: str,
         stopping: threading.Event,
         claim_lease: float = CLAIM_LEASE,
+        capabilities: Capabilities | None = None,
+        call_size: int | None = None,
     ) -> None:
         self.name = name
+        #: what the target declared it can do (its spec): never probed on the object
+        self.caps = capabilities or Capabilities(kind="record" if target.per_record else "batch")
+        self.call_size = call_size  # records per call of a batch target
         self.claim_lease = claim_lease
         self._live_tokens: set[str] = set()  # claims of batches not recorded yet
         self._tokens_guard = threading.Lock()
@@ -101,6 +108,9 @@ class TargetWorker:
         # rows claimed but held back for a fuller per-list call (see .listfill)
         self._held: list[Planned] = []
         self._held_keys: dict[int, str | None] = {}  # their batch keys, by row id
+        #: the earliest due time of rows re-queued behind a job in progress (JobPending): a
+        #: flush target's rows are claimed then, whatever its flush policy says
+        self.job_due: float | None = None
 
     # -- the loop ----------------------------------------------------------------------------
     def drain(
@@ -242,15 +252,23 @@ class TargetWorker:
             if count == 0:
                 return None
             waited = now - oldest if oldest is not None else 0.0
-            if not force_flush and count < policy.max_rows and waited < policy.flush_every:
+            job_due = self.job_due is not None and self.job_due <= now
+            if job_due:
+                self.job_due = None  # claimed now (or by another worker)
+            if (
+                not force_flush
+                and not job_due
+                and count < policy.max_rows
+                and waited < policy.flush_every
+            ):
                 return None
             limit = max(limit, policy.max_rows)
         planned, full = self._claim_planned(limit, now, stats)
         planned, self._held = self._held + planned, []
         if not planned:
             return None
-        key_of = getattr(self.target, "batch_key", None)
-        if key_of is not None and not self.target.per_record and policy is None and limit > 1:
+        if self.caps.batch_key and not self.target.per_record and policy is None and limit > 1:
+            key_of = cast(KeyedTarget, self.target).batch_key
             planned = self._fill_per_key(planned, full, limit, now, stats, key_of)
         elif not self.target.per_record and policy is None and limit > 1:
             # A batch target sends `limit` records per call: rows that will not be sent
@@ -274,7 +292,7 @@ class TargetWorker:
     ) -> list[Planned]:
         """What to send of ``planned`` for a target that batches per list (``batch_key``):
         each list's whole calls; the rest waits in ``self._held`` (see :mod:`.listfill`)."""
-        size = max(1, int(getattr(self.target, "batch_size", limit)))
+        size = max(1, self.call_size or limit)
         while full:  # more rows are due: a list's partial call may still fill up
             send, hold, whole = split_full(planned, key_of, size, self._held_keys)
             if whole:
@@ -320,9 +338,9 @@ class TargetWorker:
         optional ``identity(change)``): if the process dies after the target applied the
         create, the re-send finds the record by it even when the customer's email or phone
         changed meanwhile."""
-        identity = getattr(self.target, "identity", None)
-        if identity is None:
+        if not self.caps.identity:
             return
+        identity = cast(IdentifyingTarget, self.target).identity
         intents = [
             (p.subject_id, key)
             for p in planned
@@ -341,10 +359,11 @@ class TargetWorker:
         if not groups:
             return []
         if self.target.flush_policy() is not None:
-            # File loads: one import per flush, rows in delivery order (the target keeps the
-            # order; rounds would turn a customer's k events into k imports).
+            # File loads: one import per flush, rows in delivery order (a file keeps the order
+            # of its rows; rounds would turn a customer's k events into k imports). A call
+            # does not keep order between its writes and its removals, so the engine does.
             ordered = sorted(sendable, key=lambda p: p.row.id)
-            return [lambda: self._send_rounds(batch, [ordered], one_call=True)]
+            return [lambda: self._send_rounds(batch, flush_rounds(ordered), one_call=True)]
         if not self.target.per_record:
             return [lambda: self._send_rounds(batch, list(groups.values()))]
         return [lambda g=g: self._send_rounds(batch, [g]) for g in groups.values()]  # type: ignore[misc]
@@ -353,7 +372,7 @@ class TargetWorker:
         self, batch: _Batch, groups: list[list[Planned]], one_call: bool = False
     ) -> list[Answer]:
         """Send each customer's changes in order: round k holds every customer's k-th change
-        (``one_call``: ``groups`` is one ordered list sent as a single batch)."""
+        (``one_call``: ``groups`` are the rounds already, see :func:`flush_rounds`)."""
         answers: list[Answer] = []
         knowns = {p.subject_id: _change(p).known for g in groups for p in g}
         unsure: set[str] = set()  # customers whose change of an earlier round is retried
@@ -392,7 +411,11 @@ class TargetWorker:
                 if out.status == "retry":
                     unsure.add(p.subject_id)
                 answers.append((replace(p, change=change), out))
-            transient = [o for o in outcomes.values() if o.status == "retry" and not o.rate_limited]
+            transient = [
+                o
+                for o in outcomes.values()
+                if o.status == "retry" and not o.rate_limited and not o.pending
+            ]
             self.breaker.record(len(transient) < len(outcomes) or not outcomes)
         return answers
 
@@ -446,6 +469,8 @@ class TargetWorker:
             results = [r for r in results if r.row.id not in lost_ids]
         sent = 0
         for result in results:
+            if result.outcome == "job_pending" and result.due_at is not None:
+                self.job_due = min(self.job_due or result.due_at, result.due_at)
             stats.count(result)
             metrics.RECORDS.labels(result.row.pipeline, self.name, result.outcome).inc()
             if result.state in ("dead", "failed"):
@@ -467,7 +492,13 @@ class TargetWorker:
                     outcome=result.outcome,
                     error=result.error,
                 )
-            sent += result.outcome not in ("unchanged", "superseded", "invalid", "released")
+            sent += result.outcome not in (
+                "unchanged",
+                "superseded",
+                "invalid",
+                "released",
+                "job_pending",
+            )
         metrics.ATTEMPTS.labels(self.name).inc(sent)
         metrics.CIRCUIT_STATE.labels(self.name).set(CIRCUIT_CODES[self.breaker.state])
         for b in ready:
@@ -476,6 +507,27 @@ class TargetWorker:
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
         self.target.close()
+
+
+def flush_rounds(ordered: list[Planned]) -> list[list[Planned]]:
+    """The calls of one flush (``ordered``: rows in delivery order): as few as keep each
+    customer's actions in order. A customer's rows go in one call while they are all writes
+    (upserts) or all removals (leaves, deletes); each switch puts its later rows one call
+    further. A target sends a call's removals and its writes in whatever order suits its API
+    (NP6: bulk deletes, then the import), so an older upsert and a newer delete of one
+    customer must not share a call: the delete would run first and the import re-create the
+    customer. Usually every row fits the first call."""
+    rounds: list[list[Planned]] = []
+    where: dict[str, tuple[int, bool]] = {}  # customer -> (its last round, removal?)
+    for p in ordered:
+        removal = _change(p).action != "upsert"
+        last = where.get(p.subject_id)
+        index = 0 if last is None else last[0] + (last[1] != removal)
+        where[p.subject_id] = (index, removal)
+        while len(rounds) <= index:
+            rounds.append([])
+        rounds[index].append(p)
+    return rounds
 
 
 def _change(p: Planned) -> Change:

@@ -16,7 +16,8 @@ Outcome statuses (the engine acts on them):
 ========  ===================================================================================
 done      applied (or nothing to do); ``target_id``/``target_key``/``memberships`` are recorded
 retry     transient failure; retried with backoff (``retry_after`` if the API gave one);
-          ``rate_limited=True`` means a 429: the wait does not spend the attempt budget
+          ``rate_limited=True`` means a 429: the wait does not spend the attempt budget;
+          ``pending=True``: a job is in progress, come back in ``retry_after`` (no attempt)
 dead      the target rejected the record for good (4xx validation): dead-letter with ``error``
 invalid   rejected before sending (no phone, name too long): dead-letter with ``error``
 ========  ===================================================================================
@@ -95,6 +96,9 @@ class Outcome:
     error: str | None = None
     retry_after: float | None = None
     rate_limited: bool = False
+    #: a job of the target (an NP6 import) is in progress: the engine re-queues the change for
+    #: ``retry_after`` seconds, spending no attempt, and the next apply resumes the job
+    pending: bool = False
     forget: bool = False  # the customer is gone from the target: drop its id map row
     #: provenance learnt by this call: "syncer" (created now), "found" (the record was there
     #: before syncer wrote to it); None keeps what the id map holds
@@ -181,12 +185,35 @@ class Target(Protocol):
         """Make ``changes`` true in the target; one Outcome per change. Must not raise for a
         record-level problem (answer dead/invalid/retry instead).
 
-        Optional: ``identity(change) -> str | None``, the key a create of ``change`` uses. The
-        engine stores it before the call, and a re-send after a crash gets it back as
-        ``known.target_key`` (with no ``target_id``) to look the record up by."""
+        The engine owns the order of a customer's actions: a per-record target gets one
+        customer's changes one call at a time, in order; a batch target at most one change
+        per customer per call; a flush target (``flush_policy``) a customer's rows in delivery
+        order, and never a write with a later removal (leave, delete) in one call. So a
+        target may send a call's changes in any order its API likes.
+
+        With ``Capabilities(identity=True)`` in its spec the target also has
+        ``identity(change) -> str | None`` (:class:`IdentifyingTarget`), the key a create of
+        ``change`` uses. The engine stores it before the call, and a re-send after a crash gets
+        it back as ``known.target_key`` (with no ``target_id``) to look the record up by."""
         ...
 
     def close(self) -> None: ...
+
+
+class IdentifyingTarget(Target, Protocol):
+    """A target whose spec declares ``Capabilities(identity=True)``."""
+
+    def identity(self, change: Change) -> str | None:
+        """The key a create of ``change`` uses (kept by the engine before the call)."""
+        ...
+
+
+class KeyedTarget(Target, Protocol):
+    """A target whose spec declares ``Capabilities(batch_key=True)``."""
+
+    def batch_key(self, change: Change) -> str | None:
+        """The call ``change`` goes into (its list), None when it adds nothing."""
+        ...
 
 
 def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:

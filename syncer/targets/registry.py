@@ -1,30 +1,38 @@
-"""The explicit registry of target types: type name (``type:`` in the config) -> factory.
+"""The registry of target types, built from the ``syncer.targets`` entry points.
 
-A factory is ``build(name, cfg, client) -> Target``; it lives in the target's own package
-(``syncer/targets/<pkg>/__init__.py``) and is imported only when a config uses that type.
+Each entry point names a :class:`~syncer.targets.spec.TargetSpec` (``type = "module:SPEC"``);
+syncer's own three are declared in its ``pyproject.toml`` like any other package's, so a
+separate distribution adds a target by declaring one more entry point, without editing
+syncer (``docs/adding-a-target.md``). The registry is read once per process, when the config
+models are built (the ``targets:`` union, ``validate``, ``syncer config schema`` and the
+pipeline rules all come from it).
+
 The engine builds one ``httpx.Client`` per target here, over the transport it hands in (the
-rate-limited one), so targets never pace or retry on their own. Adding a target = one folder
-plus one line below.
+rate-limited one), so targets never pace or retry on their own.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
-from typing import Any
+from functools import cache
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from ..errors import StopError
-from .base import Target
+from .spec import TargetSpec
 
-Factory = Callable[[str, Any, httpx.Client], Target]
+if TYPE_CHECKING:
+    from .base import Target
 
-#: type name -> "module:function" of its factory
-FACTORIES: dict[str, str] = {
-    "360nrs": "syncer.targets.nrs360:build",
-    "octopush": "syncer.targets.octopush:build",
-    "np6": "syncer.targets.np6:build",
+GROUP = "syncer.targets"
+
+#: used only when syncer's own entry points are not installed (a source tree on sys.path)
+BUILT_IN: dict[str, str] = {
+    "360nrs": "syncer.targets.nrs360.spec:SPEC",
+    "octopush": "syncer.targets.octopush.spec:SPEC",
+    "np6": "syncer.targets.np6.spec:SPEC",
 }
 
 
@@ -32,35 +40,56 @@ class UnknownTargetType(StopError):
     """A config names a target type syncer does not know (or has not got yet)."""
 
 
+class BadTargetPlugin(StopError):
+    """An installed ``syncer.targets`` entry point does not give a usable spec."""
+
+
+def _load(name: str, value: str, loaded: Any) -> TargetSpec:
+    if not isinstance(loaded, TargetSpec):
+        raise BadTargetPlugin(
+            f"entry point {name} = {value!r} in group {GROUP!r} is not a TargetSpec"
+        )
+    if loaded.type != name:
+        raise BadTargetPlugin(
+            f"entry point {name!r} in group {GROUP!r} gives the spec of type {loaded.type!r}"
+        )
+    return loaded
+
+
+@cache
+def target_specs() -> dict[str, TargetSpec]:
+    """Every registered target type's spec, by type name (read once per process)."""
+    specs: dict[str, TargetSpec] = {}
+    for ep in entry_points(group=GROUP):
+        if ep.name in specs:
+            continue  # the same distribution seen twice on sys.path: the first one wins
+        specs[ep.name] = _load(ep.name, ep.value, ep.load())
+    for name, value in BUILT_IN.items():
+        if name not in specs:
+            module, _, attr = value.partition(":")
+            specs[name] = _load(name, value, getattr(importlib.import_module(module), attr))
+    return dict(sorted(specs.items()))
+
+
 def known_types() -> list[str]:
-    return sorted(FACTORIES)
+    return sorted(target_specs())
 
 
-def factory_for(type_name: str) -> Factory:
-    """The factory of ``type_name``; :class:`UnknownTargetType` lists the known ones."""
-    spec = FACTORIES.get(type_name)
+def spec_for(type_name: str) -> TargetSpec:
+    """The spec of ``type_name``; :class:`UnknownTargetType` lists the known ones."""
+    spec = target_specs().get(type_name)
     if spec is None:
         raise UnknownTargetType(
             f"unknown target type {type_name!r}; known types: {', '.join(known_types())}"
         )
-    module_name, _, attr = spec.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name is not None and module_name.startswith(exc.name):
-            raise UnknownTargetType(
-                f"target type {type_name!r} is not available in this build of syncer"
-            ) from None
-        raise
-    factory: Factory = getattr(module, attr)
-    return factory
+    return spec
 
 
 def build_client(cfg: Any, transport: httpx.BaseTransport | None = None) -> httpx.Client:
     """One keep-alive client for one target (``cfg``: any target config model)."""
-    timeout = float(getattr(cfg, "timeout", 30.0))
+    timeout = float(cfg.timeout)
     return httpx.Client(
-        base_url=str(cfg.base_url).rstrip("/"),
+        base_url=str(getattr(cfg, "base_url", "") or "").rstrip("/"),
         transport=transport,
         timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
         headers={"Accept": "application/json"},
@@ -69,10 +98,11 @@ def build_client(cfg: Any, transport: httpx.BaseTransport | None = None) -> http
 
 def build_target(name: str, cfg: Any, transport: httpx.BaseTransport | None = None) -> Target:
     """Build target ``name`` from its config model, with its own client over ``transport``."""
-    factory = factory_for(cfg.type)
+    spec = spec_for(cfg.type)
     client = build_client(cfg, transport)
     try:
-        return factory(name, cfg, client)
+        target: Target = spec.build(name, cfg, client)
     except Exception:
         client.close()
         raise
+    return target

@@ -221,14 +221,22 @@ def test_target_models_and_rules_agree() -> None:
 
 
 def test_every_field_has_a_description() -> None:
+    import sys
+
     from pydantic import BaseModel
 
-    from syncer.config import models
+    from syncer.config import base, models
+    from syncer.targets.registry import target_specs
 
+    # the config's own models, and each target type's (they live in its spec module)
+    modules = {models.__name__, base.__name__} | {
+        s.config_model.__module__ for s in target_specs().values()
+    }
     classes = [
         c
-        for c in vars(models).values()
-        if isinstance(c, type) and issubclass(c, BaseModel) and c.__module__ == models.__name__
+        for name in modules
+        for c in vars(sys.modules[name]).values()
+        if isinstance(c, type) and issubclass(c, BaseModel) and c.__module__ == name
     ]
     assert len(classes) >= 12
     for cls in classes:

@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 import httpx
 import orjson
 import pytest
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 
 from syncer.config import SyncerConfig
 from syncer.engine.apply import Applier, Incoming, rules_from_config
@@ -357,6 +357,59 @@ class TargetContract:
         for n in range(1, 9):
             self.check(sim_state(), n, 0, {"a"})
 
+    def test_429_without_retry_after(
+        self,
+        harness: Harness,
+        sim_url: str,
+        set_faults: Callable[..., None],
+        sim_requests: Callable[[bool], dict[str, Any]],
+        sim_state: Callable[[], dict[str, Any]],
+    ) -> None:
+        """A 429 with no rate header at all (the simulator's ``rate_limit: bare`` switch, a
+        documented choice in docs/sandbox.md): the engine's default wait, no attempt spent."""
+        httpx.put(sim_url + "/_sandbox/behaviour", json={"rate_limit": "bare"}).raise_for_status()
+        try:
+            set_faults(rate_limit=4.0)
+            for n in range(1, 9):
+                self.put(harness, n, {"a"})
+            stats = harness.run(wait=30)
+            assert (stats.done, stats.dead, stats.waiting) == (8, 0, 0), stats
+            assert sim_requests(False)["statuses"].get("429", 0) >= 1
+            for n in range(1, 9):
+                self.check(sim_state(), n, 0, {"a"})
+        finally:  # behaviour switches survive /_sandbox/reset
+            httpx.put(
+                sim_url + "/_sandbox/behaviour", json={"rate_limit": "retry_after"}
+            ).raise_for_status()
+
+    def test_timeout_then_success(
+        self,
+        sim_url: str,
+        tmp_path: Path,
+        set_faults: Callable[..., None],
+        sim_state: Callable[[], dict[str, Any]],
+    ) -> None:
+        """The client gives up (its timeout) while the server still applies the write (the
+        fault's latency runs before the handler): a retry, then exactly one record."""
+        cfg = self.make_config(sim_url)
+        slow = cfg.targets[TARGET].model_copy(update={"timeout": 0.3})
+        cfg = cfg.model_copy(update={"targets": {TARGET: slow}})
+        store = Store(f"sqlite:///{tmp_path / 'timeout.db'}")
+        harness = Harness(cfg, store, breaker_cooldown=0.2)
+        try:
+            set_faults(latency_ms=700)
+            self.put(harness, 1, {"a"})
+            first = harness.run(wait=0)
+            assert first.retry >= 1 and first.done == 0 and first.dead == 0, first
+            set_faults()
+            time.sleep(1.0)  # the slow requests land on the server meanwhile
+            second = harness.run(wait=10)
+            assert second.done == 1 and second.waiting == 0, second
+            self.check(sim_state(), 1, 0, {"a"})  # one record (by_key: no duplicates)
+        finally:
+            harness.deliverer.close()
+            store.close()
+
     def test_5xx_then_success(
         self,
         harness: Harness,
@@ -460,3 +513,40 @@ class TargetContract:
         assert stats.left == 1 and stats.dead == 0, stats
         found = self.by_key(sim_state()).get(self.key_of(1))
         assert found is not None and found.memberships == {"Staff"}, found
+
+    def test_upsert_then_delete_in_one_flush(
+        self, harness: Harness, sim_state: Callable[[], dict[str, Any]]
+    ) -> None:
+        """An older upsert (a retry) and a newer delete of one customer claimed together: the
+        engine sends them in the customer's order, so the customer ends deleted (issue 14
+        defect 2: NP6 ran every delete of a flush before its imports and re-created it).
+
+        The delete row is written straight into the state store: through ingest the planner
+        would supersede the upsert (it does once a delete is known), and this test is about
+        the order the engine sends what it does send."""
+        self.put(harness, 1, {"a"})
+        now = time.time()
+        with harness.store.transaction() as conn:
+            conn.execute(update(deliveries).values(attempts=1, state="failed", due_at=now - 1))
+            conn.execute(
+                insert(deliveries).values(
+                    pipeline="a",
+                    target=TARGET,
+                    entity_type="customer",
+                    entity_id="c1",
+                    action="delete",
+                    state="pending",
+                    attempts=0,
+                    due_at=now - 1,
+                    created_at=now,
+                    updated_at=now,
+                    subject_id="c1",
+                )
+            )
+        stats = harness.run()
+        assert (stats.done, stats.dead, stats.waiting) == (2, 0, 0), stats
+        assert self.key_of(1) not in self.by_key(sim_state()), "the delete was undone"
+        assert {(r["action"], r["state"]) for r in harness.rows()} == {
+            ("upsert", "done"),
+            ("delete", "done"),
+        }

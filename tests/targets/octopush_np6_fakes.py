@@ -132,3 +132,22 @@ def admin(client: httpx.Client, url: str) -> dict[str, Any]:
     response.raise_for_status()
     data: dict[str, Any] = response.json()
     return data
+
+
+def settle(target: Any, changes: list[Change], ctx: Any, rounds: int = 200) -> list[Outcome]:
+    """``target.apply(changes, ctx)`` as the engine runs it: a change answered ``pending`` (a
+    job in progress) is applied again once its ``retry_after`` has passed, until none is; one
+    outcome per change, in order."""
+    import time
+
+    final: dict[int, Outcome] = {}
+    todo = list(changes)
+    for _ in range(rounds):
+        outcomes = target.apply(todo, ctx)
+        waits = [o.retry_after or 0.0 for o in outcomes if o.pending]
+        final.update({o.delivery_id: o for o in outcomes})
+        todo = [c for c in todo if final[c.delivery_id].pending]
+        if not todo:
+            return [final[c.delivery_id] for c in changes]
+        time.sleep(min(waits))
+    raise AssertionError(f"{len(todo)} changes still pending after {rounds} applies")

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from octopush_np6_fakes import MemoryContext, change
+from octopush_np6_fakes import MemoryContext, change, settle
 
 from syncer.sandbox.np6 import Np6Simulator
 from syncer.sandbox.serve import ServedApp
@@ -69,7 +69,7 @@ def test_a_whole_delivery_works_against_the_strict_simulator(
     runner = ImportRunner(client, first_poll_base=0.01, poll_base=0.01, poll_cap=0.05)
     target = Np6Target("np6", client, runner=runner, binding=1234)
     rows = [change(f"e{i}", {"1001": f"u{i}@example.com", "1002": f"o{i}"}) for i in range(3)]
-    outcomes = target.apply(rows, MemoryContext())
+    outcomes = settle(target, rows, MemoryContext())
     assert [o.status for o in outcomes] == ["done"] * 3, [o.error for o in outcomes]
     methods = {(m, p.rsplit("/", 1)[-1]) for m, p, _ in seen if p.startswith("/imports")}
     assert ("GET", "imports") in methods and ("GET", "executions") in methods

@@ -84,3 +84,38 @@ class TestNp6Contract(TargetContract):
 
     def expected_memberships(self, n: int, pipelines: set[str]) -> frozenset[str]:
         return frozenset()
+
+    def test_an_import_in_progress_is_requeued_without_spending_attempts(
+        self, harness: Any, sim_url: str, sim_state: Any
+    ) -> None:
+        """The NP6 import as an engine-owned job (issue 15): the target never waits for NP6;
+        the engine re-queues the rows of an import in progress and the job resumes."""
+        # processing (choice) much longer than the first poll wait for 3 rows (0.25 s)
+        httpx.post(
+            sim_url + "/_sandbox/load", json={"behaviour": {"processing_seconds": 1.0}}
+        ).raise_for_status()
+        for n in (1, 2, 3):
+            self.put(harness, n, {"a"})
+        stats = harness.run(wait=0)  # sync --once: waits for the job although wait is 0
+        assert (stats.done, stats.waiting, stats.dead) == (3, 0, 0), stats
+        assert stats.job_pending >= 3, stats  # re-queued at least once while processing
+        assert {r["attempts"] for r in harness.rows()} == {0}  # a wait is not an attempt
+        assert sim_state()["executionCount"] == 1
+        for n in (1, 2, 3):
+            self.check(sim_state(), n, 0, {"a"})
+
+
+def test_no_target_sleeps() -> None:
+    """Every wait is the engine's (a due time); a target module that sleeps holds a worker
+    thread past shutdown and claim leases."""
+    from pathlib import Path
+
+    import syncer.targets
+
+    root = Path(syncer.targets.__file__).parent
+    sleepers = [
+        str(p.relative_to(root))
+        for p in root.rglob("*.py")
+        if "sleep(" in p.read_text(encoding="utf-8")
+    ]
+    assert sleepers == []

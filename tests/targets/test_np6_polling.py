@@ -1,6 +1,8 @@
 """How the NP6 import runner waits for an execution: a first wait that grows with the file's
-rows (bounded), then backoff; a resumed execution is polled at once. Time is a fake clock that
-only ``sleep`` moves, and the fake NP6 finishes an execution a set time after its start."""
+rows (bounded), then backoff; a resumed execution is polled at once. The runner never sleeps:
+it raises JobPending with the wait, and :func:`drive` does what the engine does (waits that long
+on a fake clock, then resumes the job). The fake NP6 finishes an execution a set time after its
+start."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import pytest
 from octopush_np6_fakes import MemoryContext
 
 from syncer.errors import RetryableError
+from syncer.targets.errors import JobPending
 from syncer.targets.np6.csvfile import Binding
 from syncer.targets.np6.importjob import (
     FIRST_POLL_BASE,
@@ -71,14 +74,30 @@ def rows(n: int) -> list[tuple[int, str, list[str]]]:
 
 
 def runner_for(np6: FakeNp6, clock: Clock, **kw: Any) -> ImportRunner:
-    return ImportRunner(np6, sleep=clock.sleep, clock=clock, **kw)  # type: ignore[arg-type]
+    return ImportRunner(np6, clock=clock, **kw)  # type: ignore[arg-type]
+
+
+def drive(runner: ImportRunner, ctx: MemoryContext, job_id: int, phase: str) -> None:
+    """What the engine does with a job: run it; on JobPending, wait its due time (here: the
+    fake clock's sleep) and resume the job from what it recorded."""
+    run = ImportRun.from_data(ctx.jobs[job_id].data)
+    while True:
+        try:
+            runner.run(ctx, job_id, phase, run, BINDING)
+            return
+        except JobPending as pending:
+            assert ctx.jobs[job_id].phase == "running"  # recorded before asking to wait
+            assert pending.retry_after is not None
+            runner.clock.sleep(pending.retry_after)  # type: ignore[attr-defined]
+            job = ctx.jobs[job_id]
+            run, phase = ImportRun.from_data(job.data), job.phase
 
 
 def run_import(runner: ImportRunner, n: int) -> MemoryContext:
     ctx = MemoryContext()
     run = ImportRun.new(7, BINDING.id, rows(n))
     job_id = ctx.job_create("orders", JOB_KIND, "upload", run.to_data())
-    runner.run(ctx, job_id, "upload", run, BINDING)
+    drive(runner, ctx, job_id, "upload")
     assert ctx.jobs[job_id].phase == "complete"
     return ctx
 
@@ -154,7 +173,8 @@ def test_a_resumed_execution_is_polled_without_the_first_wait() -> None:
     np6.source["rows"] = 5_000
     np6.start_execution(7, BINDING.id)
     clock.now += 60.0  # the process was down meanwhile
-    runner.run(ctx, job_id, "running", run, BINDING)
+    ctx.job_update(job_id, "running", run.to_data())
+    drive(runner, ctx, job_id, "running")
     assert clock.sleeps == [] and np6.polls == 1 and len(np6.started) == 1
     assert ctx.jobs[job_id].phase == "complete"
 

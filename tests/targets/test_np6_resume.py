@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from octopush_np6_fakes import MemoryContext, admin, change
+from octopush_np6_fakes import MemoryContext, admin, change, settle
 
 from syncer.sandbox.np6 import Np6Simulator
 from syncer.sandbox.serve import ServedApp
@@ -75,7 +75,7 @@ def execution_count(served: ServedApp, http: httpx.Client) -> int:
 def test_the_simulator_answers_the_execution_as_switched(
     served: ServedApp, http: httpx.Client
 ) -> None:
-    make_target(served, http).apply([order(0)], MemoryContext())
+    settle(make_target(served, http), [order(0)], MemoryContext())
     [definition] = admin(http, served.url + "/_sandbox/state")["imports"]
     last = Np6Client(http, served.url, KEY).last_execution(definition["id"])
     assert last is not None and last["state"] == 1
@@ -90,7 +90,7 @@ def test_a_job_resumed_between_upload_and_start_really_imports_its_rows(
     served: ServedApp, http: httpx.Client
 ) -> None:
     ctx = MemoryContext()
-    make_target(served, http).apply([order(0)], ctx)  # an older execution of the definition
+    settle(make_target(served, http), [order(0)], ctx)  # an older execution of the definition
     target = make_target(served, http)
 
     def dying_start(*args: Any) -> Any:
@@ -99,9 +99,9 @@ def test_a_job_resumed_between_upload_and_start_really_imports_its_rows(
     target.client.start_execution = dying_start  # type: ignore[method-assign]
     changes = [order(i, amount="7") for i in range(1, 4)]
     with pytest.raises(Crash):
-        target.apply(changes, ctx)
+        settle(target, changes, ctx)
     assert [j.phase for j in ctx.jobs_open(JOB_KIND)] == ["uploaded"]
-    out = make_target(served, http).apply(changes, ctx)  # a new process, same state
+    out = settle(make_target(served, http), changes, ctx)  # a new process, same state
     assert {o.status for o in out} == {"done"}
     found = np6_targets(served, http)
     assert {k: found.get(k, {}).get("1003") for k in ("u1@example.com", "u3@example.com")} == {
@@ -125,15 +125,15 @@ def test_a_crash_between_start_and_its_record_starts_again_only_when_unproven(
     ctx.job_update = dying_update  # type: ignore[method-assign]
     changes = [order(i) for i in range(3)]
     with pytest.raises(Crash):
-        make_target(served, http).apply(changes, ctx)
+        settle(make_target(served, http), changes, ctx)
     ctx.job_update = real_update  # type: ignore[method-assign]
-    out = make_target(served, http).apply(changes, ctx)
+    out = settle(make_target(served, http), changes, ctx)
     for _ in range(100):  # a restart met the first execution still processing (409): the
         if {o.status for o in out} != {"retry"}:  # engine re-queues it, as this loop does
             break
         assert all("still processing" in (o.error or "") for o in out), out
         time.sleep(0.05)
-        out = make_target(served, http).apply(changes, ctx)
+        out = settle(make_target(served, http), changes, ctx)
     assert {o.status for o in out} == {"done"}, [o.error for o in out]
     assert len(np6_targets(served, http)) == 3
     body = admin(http, served.url + "/_sandbox/state")["behaviour"]["execution_body"]

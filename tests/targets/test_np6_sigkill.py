@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from octopush_np6_fakes import change
+from octopush_np6_fakes import change, settle
 
 from syncer.sandbox.np6 import Np6Simulator
 from syncer.sandbox.serve import ServedApp
@@ -38,7 +38,7 @@ CHILD = textwrap.dedent(
     import sys
     sys.path.insert(0, {tests!r})
     import httpx
-    from octopush_np6_fakes import change
+    from octopush_np6_fakes import change, settle
     from syncer.engine.context import StoreContext
     from syncer.state.store import Store
     from syncer.targets.np6 import ImportRunner, Np6Client, Np6Target
@@ -51,7 +51,7 @@ CHILD = textwrap.dedent(
     changes = [change(f"e{{i}}", {{"1001": f"u{{i}}@example.com", "1002": f"o{{i}}"}},
                       pipeline="orders", delivery_id=i + 1) for i in range({rows})]
     print("applying", flush=True)
-    target.apply(changes, StoreContext(store, "np6"))
+    settle(target, changes, StoreContext(store, "np6"))
     print("finished", flush=True)
     """
 )
@@ -114,7 +114,7 @@ def test_sigkill_during_import_then_restart_imports_once(served: ServedApp, tmp_
             client = Np6Client(http, served.url, "sandbox-np6-key")
             runner = ImportRunner(client, poll_base=0.05, poll_cap=0.2, poll_timeout=60)
             target = Np6Target("np6", client, binding=1234, runner=runner)
-            outcomes = target.apply(rows(), ctx)
+            outcomes = settle(target, rows(), ctx)
         assert {o.status for o in outcomes} == {"done"}
         assert ctx.jobs_open(JOB_KIND) == []
     finally:

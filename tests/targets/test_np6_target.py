@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from octopush_np6_fakes import MemoryContext, admin, by_id, change
+from octopush_np6_fakes import MemoryContext, admin, by_id, change, settle
 
 from syncer.errors import AuthError
 from syncer.sandbox.np6 import Np6Simulator
@@ -70,7 +70,7 @@ def test_flush_is_one_import_and_the_definition_is_reused(
     served: ServedApp, http: httpx.Client
 ) -> None:
     target, ctx = make_target(served, http), MemoryContext()
-    outcomes = target.apply([order(i) for i in range(5)], ctx)
+    outcomes = settle(target, [order(i) for i in range(5)], ctx)
     assert {o.status for o in outcomes} == {"done"} and outcomes[0].detail == "created"
     assert outcomes[0].target_key == "u0@example.com"
     assert targets(served, http)["u3@example.com"] == {
@@ -78,7 +78,7 @@ def test_flush_is_one_import_and_the_definition_is_reused(
         "1002": "o3",
         "1003": 3.5,
     }
-    target.apply([order(i, amount="9") for i in range(5, 8)], ctx)
+    settle(target, [order(i, amount="9") for i in range(5, 8)], ctx)
     calls = counts(served, http)
     assert calls["POST /imports"] == 1
     assert calls["PUT /imports/{id}/source"] == 2
@@ -92,8 +92,8 @@ def test_flush_is_one_import_and_the_definition_is_reused(
 def test_definition_found_again_by_name_when_kv_is_lost(
     served: ServedApp, http: httpx.Client
 ) -> None:
-    make_target(served, http).apply([order(1)], MemoryContext())
-    make_target(served, http).apply([order(2)], MemoryContext())
+    settle(make_target(served, http), [order(1)], MemoryContext())
+    settle(make_target(served, http), [order(2)], MemoryContext())
     assert counts(served, http)["POST /imports"] == 1
 
 
@@ -117,7 +117,7 @@ def test_csv_follows_the_binding(served: ServedApp, http: httpx.Client) -> None:
         change("c3", {"1001": "c@x.com", "1002": "not bound"}),
         change("c4", {"1010": "no unicity"}),
     ]
-    out = target.apply(rows, ctx)
+    out = settle(target, rows, ctx)
     assert [o.status for o in out] == ["done", "done", "invalid", "invalid"]
     assert "not bound" in (out[2].error or "") and "unicity" in (out[3].error or "")
     assert targets(served, http)["a@x.com"]["1010"] == 'Zoé, "la" grande'
@@ -127,7 +127,7 @@ def test_csv_follows_the_binding(served: ServedApp, http: httpx.Client) -> None:
 def test_failed_import_is_bisected_to_the_bad_rows(served: ServedApp, http: httpx.Client) -> None:
     target, ctx = make_target(served, http), MemoryContext()
     changes = [order(i, amount="abc" if i in (2, 13) else None) for i in range(16)]
-    out = by_id(target.apply(changes, ctx))
+    out = by_id(settle(target, changes, ctx))
     dead = sorted(c.entity_id for c in changes if out[c.delivery_id].status == "dead")
     assert dead == ["e13", "e2"]
     assert "state 2" in (out[changes[2].delivery_id].error or "")
@@ -139,7 +139,7 @@ def test_failed_import_is_bisected_to_the_bad_rows(served: ServedApp, http: http
 def test_fifty_thousand_rows_are_one_import(served: ServedApp, http: httpx.Client) -> None:
     target, ctx = make_target(served, http), MemoryContext()
     assert target.flush_policy() == FlushPolicy(50_000, 60.0)
-    outcomes = target.apply([order(i) for i in range(50_000)], ctx)
+    outcomes = settle(target, [order(i) for i in range(50_000)], ctx)
     assert all(o.status == "done" for o in outcomes)
     st = state(served, http)
     assert st["executionCount"] == 1 and len(st["targets"]) == 50_000
@@ -147,7 +147,7 @@ def test_fifty_thousand_rows_are_one_import(served: ServedApp, http: httpx.Clien
 
 def test_max_rows_splits_a_bigger_batch(served: ServedApp, http: httpx.Client) -> None:
     target, ctx = make_target(served, http, max_rows=4), MemoryContext()
-    target.apply([order(i) for i in range(10)], ctx)
+    settle(target, [order(i) for i in range(10)], ctx)
     assert state(served, http)["executionCount"] == 3
 
 
@@ -155,16 +155,16 @@ def test_retry_leaves_the_job_open_and_the_next_delivery_resumes_it(
     served: ServedApp, http: httpx.Client
 ) -> None:
     target, ctx = make_target(served, http), MemoryContext()
-    target.apply([order(0)], ctx)  # fields, format and definition cached
+    settle(target, [order(0)], ctx)  # fields, format and definition cached
     load(http, served, {"behaviour": {"processing_seconds": 0.5}})
     target.runner.poll_timeout = 0.05
     changes = [order(i) for i in range(1, 4)]
-    first = target.apply(changes, ctx)
+    first = settle(target, changes, ctx)
     assert {o.status for o in first} == {"retry"}
     [job] = ctx.jobs_open(JOB_KIND)
     assert job.phase == "running" and job.data["ids"] == [c.delivery_id for c in changes]
     target.runner.poll_timeout = 30
-    second = target.apply(changes, ctx)
+    second = settle(target, changes, ctx)
     assert {o.status for o in second} == {"done"}
     assert state(served, http)["executionCount"] == 2 and ctx.jobs == {}
 
@@ -177,17 +177,17 @@ def test_newer_rows_wait_while_an_older_import_cannot_be_finished(
     rows (the older order of a customer won) and while NP6 still processed the older
     execution (409, and the rows went dead). They now wait for the older job."""
     target, ctx = make_target(served, http), MemoryContext()
-    target.apply([order(0)], ctx)  # fields, format and definition cached
+    settle(target, [order(0)], ctx)  # fields, format and definition cached
     load(http, served, {"behaviour": {"processing_seconds": 0.5}})
     target.runner.poll_timeout = 0.05
     older = [order(1), order(2)]
-    assert {o.status for o in target.apply(older, ctx)} == {"retry"}  # still processing
+    assert {o.status for o in settle(target, older, ctx)} == {"retry"}  # still processing
     newer = order(3)
-    out = by_id(target.apply([newer], ctx))  # the older job is still processing
+    out = by_id(settle(target, [newer], ctx))  # the older job is still processing
     assert out[newer.delivery_id].status == "retry"
     assert state(served, http)["executionCount"] == 2
     target.runner.poll_timeout = 30
-    out = by_id(target.apply([*older, newer], ctx))
+    out = by_id(settle(target, [*older, newer], ctx))
     assert {o.status for o in out.values()} == {"done"}
     assert state(served, http)["executionCount"] == 3 and ctx.jobs == {}
 
@@ -198,13 +198,13 @@ def test_a_start_refused_while_an_execution_processes_is_retried_not_dead(
     """Regression (chaos suite): 409 on ``POST /imports/{id}/executions`` (an execution of
     the definition is still processing) made every row of the import dead."""
     target, ctx = make_target(served, http), MemoryContext()
-    target.apply([order(0)], ctx)
+    settle(target, [order(0)], ctx)
     load(http, served, {"behaviour": {"processing_seconds": 0.5}})
     [definition] = state(served, http)["imports"]
     client = Np6Client(http, served.url, KEY)
     client.upload_source(definition["id"], b"email;orderId\nx@example.com;o\n", "other.csv")
     client.start_execution(definition["id"], 1234)  # someone else's execution is processing
-    out = target.apply([order(1)], ctx)
+    out = settle(target, [order(1)], ctx)
     assert [o.status for o in out] == ["retry"]
     assert "still processing" in (out[0].error or "")
 
@@ -227,10 +227,10 @@ def test_crash_between_start_and_its_record_never_starts_twice(
     ctx.job_update = dying_update  # type: ignore[method-assign]
     changes = [order(i) for i in range(3)]
     with pytest.raises(Crash):
-        make_target(served, http).apply(changes, ctx)
+        settle(make_target(served, http), changes, ctx)
     assert [j.phase for j in ctx.jobs_open(JOB_KIND)] == ["uploaded"]
     ctx.job_update = real_update  # type: ignore[method-assign]
-    out = make_target(served, http).apply(changes, ctx)  # a new process, same state
+    out = settle(make_target(served, http), changes, ctx)  # a new process, same state
     assert {o.status for o in out} == {"done"}
     assert state(served, http)["executionCount"] == 1
 
@@ -245,10 +245,10 @@ def test_crash_before_upload_uploads_again(served: ServedApp, http: httpx.Client
     target.client.upload_source = dying_upload  # type: ignore[method-assign]
     changes = [order(i) for i in range(3)]
     with pytest.raises(Crash):
-        target.apply(changes, ctx)
+        settle(target, changes, ctx)
     target.client.upload_source = real_upload  # type: ignore[method-assign]
     newer = order(9)
-    out = by_id(make_target(served, http).apply([*changes, newer], ctx))
+    out = by_id(settle(make_target(served, http), [*changes, newer], ctx))
     assert {o.status for o in out.values()} == {"done"}
     assert state(served, http)["executionCount"] == 2  # the crashed job's file, then the new
     assert len(targets(served, http)) == 4
@@ -256,7 +256,7 @@ def test_crash_before_upload_uploads_again(served: ServedApp, http: httpx.Client
 
 def test_deletes_unsubscribes_and_leaves(served: ServedApp, http: httpx.Client) -> None:
     target, ctx = make_target(served, http), MemoryContext()
-    out = target.apply([order(i) for i in range(4)], ctx)
+    out = settle(target, [order(i) for i in range(4)], ctx)
     known = [Known(target_key=o.target_key) for o in out]
     delete = [
         change(f"e{i}", None, action="delete", on_delete="delete", known=known[i]) for i in (0, 1)
@@ -265,7 +265,7 @@ def test_deletes_unsubscribes_and_leaves(served: ServedApp, http: httpx.Client) 
     leave = change("e3", None, action="leave", known=known[3])
     never = change("e9", None, action="delete", on_delete="delete")
     http.delete(served.url + "/_sandbox/requests")
-    result = by_id(target.apply([*delete, unsub, leave, never], ctx))
+    result = by_id(settle(target, [*delete, unsub, leave, never], ctx))
     assert [result[c.delivery_id].detail for c in delete] == ["deleted", "deleted"]
     assert result[delete[0].delivery_id].forget
     assert result[unsub.delivery_id].detail == "unsubscribed"
@@ -280,9 +280,9 @@ def test_deletes_unsubscribes_and_leaves(served: ServedApp, http: httpx.Client) 
 def test_upsert_mode(served: ServedApp, http: httpx.Client) -> None:
     target, ctx = make_target(served, http, mode="upsert"), MemoryContext()
     assert target.per_record and target.flush_policy() is None
-    [created] = target.apply([order(1)], ctx)
+    [created] = settle(target, [order(1)], ctx)
     assert created.status == "done" and created.target_id and created.detail == "created"
-    [bad] = target.apply([order(2, amount="abc")], ctx)
+    [bad] = settle(target, [order(2, amount="abc")], ctx)
     assert bad.status == "dead" and "400" in (bad.error or "")
     assert counts(served, http).get("POST /imports") is None
 
@@ -290,7 +290,7 @@ def test_upsert_mode(served: ServedApp, http: httpx.Client) -> None:
 def test_rate_limit_and_auth(served: ServedApp, http: httpx.Client) -> None:
     target, ctx = make_target(served, http), MemoryContext()
     http.put(served.url + "/_sandbox/faults", json={"outage": True}).raise_for_status()
-    [down] = target.apply([order(1)], ctx)
+    [down] = settle(target, [order(1)], ctx)
     assert down.status == "retry"
     http.put(served.url + "/_sandbox/faults", json={}).raise_for_status()
     bad = Np6Target("np6", Np6Client(http, served.url, "wrong"), binding=1234)

@@ -1,21 +1,16 @@
 """NP6 target: CSV imports (default) or per-target upserts, bulk deletes, redlists (DIGEST 4).
 
-:class:`Np6Target` implements :class:`syncer.targets.base.Target`; the registry builds it with
-:func:`build`. Parts: :mod:`.client` (API), :mod:`.csvfile` (binding + CSV),
-:mod:`.importjob` (the resumable import state machine), :mod:`.removals` (deletes,
-unsubscribes, upserts).
+:mod:`.spec` declares the type; :class:`Np6Target` implements
+:class:`syncer.targets.base.Target`. Parts: :mod:`.client` (API), :mod:`.csvfile` (binding +
+CSV), :mod:`.importjob` (the resumable import state machine), :mod:`.removals` (deletes,
+unsubscribes, upserts). Names are imported on first use: the registry loads the spec while
+the config models are built.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
-
-import httpx
-
-from .client import Np6ApiError, Np6Client, Np6NotFound
-from .csvfile import Binding, render_csv
-from .importjob import JOB_KIND, ImportRun, ImportRunner
-from .target import Np6Target
 
 __all__ = [
     "JOB_KIND",
@@ -30,7 +25,21 @@ __all__ = [
     "render_csv",
 ]
 
+_WHERE = {
+    "JOB_KIND": ".importjob",
+    "ImportRun": ".importjob",
+    "ImportRunner": ".importjob",
+    "Binding": ".csvfile",
+    "render_csv": ".csvfile",
+    "Np6ApiError": ".client",
+    "Np6Client": ".client",
+    "Np6NotFound": ".client",
+    "Np6Target": ".target",
+    "build": ".spec",
+}
 
-def build(name: str, cfg: Any, client: httpx.Client) -> Np6Target:
-    """Registry factory: target ``name`` from its ``Np6TargetConfig`` and HTTP client."""
-    return Np6Target.from_config(name, cfg, client)
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(name)
+    return getattr(importlib.import_module(_WHERE[name], __name__), name)

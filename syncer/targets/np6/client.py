@@ -5,13 +5,10 @@ and below, GETs and DELETEs included) also sends ``Accept:
 application/vnd.mperf.v8.import.v1+json``: NP6-SLATE ``_imports.md`` L401-403 calls it
 "imperative" for imports, and a server enforcing it on GETs too would refuse the polls.
 
-Failures follow :mod:`syncer.http`'s table::
-
-    transport error, 408/425/5xx  -> RetryableError
-    429                           -> RateLimited (Retry-After, else X-RateLimit-Reset)
-    401/403                       -> AuthError
-    404                           -> Np6NotFound (the caller decides)
-    any other non-2xx             -> Np6ApiError (status, x-request-id; bodies are mostly empty)
+Every call goes through :func:`syncer.targets.errors.send` (the shared taxonomy); NP6's own
+parts are the message (method, path, status, ``x-request-id``: bodies are mostly empty) and a
+429's wait (``Retry-After``, else ``X-RateLimit-Reset``). ``Np6ApiError`` and ``Np6NotFound``
+are the shared ``ApiRejected`` and ``NotFound``.
 """
 
 from __future__ import annotations
@@ -23,33 +20,34 @@ from urllib.parse import quote
 
 import httpx
 
-from ...errors import AuthError, PermanentError, RateLimited, RetryableError
-from ...http import TRANSPORT_ERRORS, Action, classify_status, retry_after_seconds, short_body
+from ...errors import RetryableError
+from ...http import short_body
+from ..errors import ApiRejected, NotFound, send
 
 __all__ = ["VND_IMPORT", "Np6ApiError", "Np6Client", "Np6NotFound"]
 
 VND_IMPORT = "application/vnd.mperf.v8.import.v1+json"
 
 
-class Np6ApiError(PermanentError):
-    """A 4xx answer other than 401/403/404/429."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
+#: a 4xx answer other than 401/403/404/429 (or a verdict on the tenant's schema, status 0)
+Np6ApiError = ApiRejected
+#: 404: unknown import, target, format, or (observed) an invalid value
+Np6NotFound = NotFound
 
 
-class Np6NotFound(Np6ApiError):
-    """404: unknown import, target, format, or (observed) an invalid value."""
-
-
-def _rate_limit_wait(response: httpx.Response) -> float:
-    if response.headers.get("retry-after"):
-        return retry_after_seconds(response)
+def _rate_limit_wait(response: httpx.Response) -> float | None:
+    """``X-RateLimit-Reset`` (epoch seconds) as a wait; ``Retry-After`` comes first."""
     reset = response.headers.get("x-ratelimit-reset")
     if reset and reset.isdigit():
         return max(1.0, float(reset) - time.time())
-    return retry_after_seconds(response)
+    return None
+
+
+def _describe(method: str, path: str, response: httpx.Response) -> str:
+    request_id = response.headers.get("x-request-id", "-")
+    where = f"NP6 {method} {path} -> {response.status_code} (x-request-id {request_id})"
+    body = short_body(response)
+    return f"{where}: {body}" if body else where
 
 
 class Np6Client:
@@ -73,34 +71,20 @@ class Np6Client:
         all_headers = {"X-Key": self._key, **(headers or {})}
         if path == "/imports" or path.startswith("/imports/"):
             all_headers["Accept"] = VND_IMPORT  # the whole resource, not only its writes
-        try:
-            response = self.http.request(
-                method,
-                self.base_url + path,
-                json=json,
-                content=content,
-                headers=all_headers,
-                params=params,
-            )
-        except TRANSPORT_ERRORS as exc:
-            raise RetryableError(f"NP6 {method} {path}: {type(exc).__name__}: {exc}") from exc
-        action = classify_status(response.status_code)
-        if action is Action.OK:
-            return response
-        request_id = response.headers.get("x-request-id", "-")
-        where = f"NP6 {method} {path} -> {response.status_code} (x-request-id {request_id})"
-        body = short_body(response)
-        if body:
-            where += f": {body}"
-        if action is Action.RATE_LIMIT:
-            raise RateLimited(where, _rate_limit_wait(response))
-        if action is Action.RETRY:
-            raise RetryableError(where)
-        if action is Action.STOP:
-            raise AuthError(f"{where}; check the NP6 api_key")
-        if action is Action.NOT_FOUND:
-            raise Np6NotFound(404, where)
-        raise Np6ApiError(response.status_code, where)
+        return send(
+            self.http,
+            method,
+            path,
+            api="NP6",
+            describe=_describe,
+            stop_hint="check the NP6 api_key",
+            rate_wait=_rate_limit_wait,
+            url=self.base_url + path,
+            json=json,
+            content=content,
+            headers=all_headers,
+            params=params,
+        )
 
     @staticmethod
     def _json(response: httpx.Response) -> Any:

@@ -5,9 +5,17 @@ file: the CSV cells of every row, the delivery id and unicity value per row, the
 binding ids. Phases (``Job.phase``) of the segment being imported (``queue[0]``)::
 
     upload ──PUT source──▶ uploaded ──POST executions──▶ running ──poll──▶ state 1: rows done
+                                                           ▲   │ state 0
+                                                           └───┘ JobPending: due later
                               │ resume: is the last execution provably     state 2: split in
                               │ ours? yes: poll it; no: start (again)      halves (queue)
     queue empty ──▶ complete (outcomes kept in the job until the deliveries are answered)
+
+The runner never waits: after starting an execution, and after each poll that finds it still
+processing (or that failed: a poll is a read), it records the job and raises
+:class:`~syncer.targets.errors.JobPending` with the time worth waiting; the engine re-queues
+the job's deliveries for that long without spending an attempt, and their next delivery
+resumes the job in phase ``running`` with one poll.
 
 A state-2 segment is split in halves, each re-imported, down to ``max_depth`` (enough to reach
 single rows); rows still failing go dead with the reason. ``max_imports`` bounds the executions
@@ -27,7 +35,6 @@ rows done that NP6 never imported.
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
@@ -37,6 +44,7 @@ from typing import Any
 from ...errors import RetryableError
 from ...http import backoff_delay
 from ..base import TargetContext
+from ..errors import JobPending
 from .client import Np6ApiError, Np6Client, Np6NotFound
 from .csvfile import Binding, render_csv
 
@@ -117,6 +125,9 @@ class ImportRun:
     max_imports: int = 64
     completed_at: float | None = None
     answered: list[int] = field(default_factory=list)  # delivery ids given their outcome
+    started_at: float | None = None  # when the execution of queue[0] was started (clock)
+    first_wait: float = 0.0  # the wait before its first poll (backoff starts from half)
+    polls: int = 0  # polls of it that found it processing, or failed
 
     @classmethod
     def new(cls, import_id: int, binding: int, rows: list[tuple[int, str, list[str]]]) -> ImportRun:
@@ -144,22 +155,22 @@ class ImportRun:
 
 
 class ImportRunner:
-    """Drives :class:`ImportRun` jobs to completion; waits with backoff while NP6 processes.
+    """Drives :class:`ImportRun` jobs to completion, one step per call, never waiting.
 
-    After starting an execution it waits :func:`first_poll_wait` (``first_poll_*``) for the
-    file's rows before the first poll, then backs off from half that wait (at least
-    ``poll_base``) up to ``poll_cap``; an execution found running when a job is resumed is
-    polled at once. ``sleep``/``clock`` are injectable for tests. ``poll_timeout`` bounds one
-    wait: past it a :class:`RetryableError` leaves the job open, and the next delivery of its
-    rows resumes it.
+    After starting an execution it asks to be resumed in :func:`first_poll_wait`
+    (``first_poll_*``) for the file's rows; each poll that finds it processing (or fails) asks
+    for a backoff from half that wait (at least ``poll_base``) up to ``poll_cap``; an
+    execution found running when a job is resumed is polled at once. ``clock`` (wall time:
+    jobs outlive processes) is injectable for tests. ``poll_timeout`` bounds the polls of one
+    execution: past it a plain :class:`RetryableError` (an attempt spent) leaves the job
+    open, and the next delivery of its rows resumes it.
     """
 
     def __init__(
         self,
         client: Np6Client,
         *,
-        sleep: Callable[[float], None] | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
         first_poll_base: float = FIRST_POLL_BASE,
         first_poll_per_row: float = FIRST_POLL_PER_ROW,
         first_poll_max: float = FIRST_POLL_MAX,
@@ -168,7 +179,6 @@ class ImportRunner:
         poll_timeout: float = 1800.0,
     ) -> None:
         self.client = client
-        self.sleep = sleep
         self.clock = clock
         self.first_poll_base = first_poll_base
         self.first_poll_per_row = first_poll_per_row
@@ -180,9 +190,11 @@ class ImportRunner:
     def run(
         self, ctx: TargetContext, job_id: int, phase: str, run: ImportRun, binding: Binding
     ) -> None:
-        """Import every queued segment; on return the job is in phase ``complete``.
+        """Import the queued segments as far as NP6 lets us now; on return the job is in
+        phase ``complete``.
 
-        Raises :class:`RetryableError` (job left open, resumable) and :class:`ImportGone`.
+        Raises :class:`JobPending` (job recorded in phase ``running``: resume it when due),
+        :class:`RetryableError` (job left open, resumable) and :class:`ImportGone`.
         """
         resuming = True
         while run.queue:
@@ -201,8 +213,8 @@ class ImportRunner:
                 and self._ours(self.client.last_execution(run.import_id), run.source)
             ):
                 phase = "running"
+                run.started_at, run.first_wait, run.polls = self.clock(), 0.0, 0
             resuming = False
-            first_wait = 0.0  # an execution started earlier (resumed) is polled at once
             if phase == "uploaded":
                 if run.imports >= run.max_imports:
                     self._give_up(run)
@@ -211,11 +223,16 @@ class ImportRunner:
                     continue
                 self._start(run)
                 phase = "running"
+                run.started_at, run.polls = self.clock(), 0
+                run.first_wait = self.first_wait(end - start)
                 ctx.job_update(job_id, phase, run.to_data())
-                first_wait = self.first_wait(end - start)
-            # the engine's stop event (CallContext.stopping): a shutdown ends the poll waits
-            stop = getattr(ctx, "stopping", None)
-            state, execution = self._wait(run.import_id, first_wait, stop)
+                if run.first_wait > 0:
+                    raise JobPending(
+                        f"NP6 import {run.import_id} started; first poll due",
+                        run.first_wait,
+                    )
+            # an execution started earlier (resumed, or due now) is polled at once
+            state, execution = self._poll(ctx, job_id, run)
             if state is None:  # no execution at all: the start never happened
                 phase = "upload"
                 continue
@@ -277,49 +294,39 @@ class ImportRunner:
             rows, self.first_poll_base, self.first_poll_per_row, self.first_poll_max
         )
 
-    def _wait(
-        self, import_id: int, first_wait: float = 0.0, stop: threading.Event | None = None
+    def _poll(
+        self, ctx: TargetContext, job_id: int, run: ImportRun
     ) -> tuple[int | None, dict[str, Any]]:
-        """Poll the last execution until it is done; ``first_wait`` seconds before the first
-        poll, then backoff from half of it (at least ``poll_base``)."""
-        deadline = self.clock() + self.poll_timeout
-        base = max(self.poll_base, first_wait / 2)
-        if first_wait > 0:
-            self._pause(first_wait, stop, import_id)
-        attempt = 0
-        while True:
-            try:
-                execution = self.client.last_execution(import_id)
-            except RetryableError as exc:
-                # a poll is a read: a lost answer, a 5xx or a 429 says nothing about the
-                # import, so poll again (until the deadline) instead of sending its rows back
-                if self.clock() >= deadline:
-                    raise
-                attempt += 1
-                wait = backoff_delay(attempt, base=max(base, 0.5), cap=self.poll_cap)
-                self._pause(max(wait, exc.retry_after or 0.0), stop, import_id)
-                continue
-            if execution is None:
-                return None, {}
-            state = execution.get("state")
-            if state in (COMPLETED, ERROR):
-                return int(state), execution
-            if self.clock() >= deadline:
-                raise RetryableError(f"NP6 import {import_id} still processing; resumed later")
-            attempt += 1
-            self._pause(backoff_delay(attempt, base=base, cap=self.poll_cap), stop, import_id)
-
-    def _pause(self, seconds: float, stop: threading.Event | None, import_id: int) -> None:
-        """Wait between polls; a stop ends the wait and the call (the job stays open: the
-        next delivery of its rows resumes it, like a poll past ``poll_timeout``)."""
-        if self.sleep is not None:
-            self.sleep(seconds)
-        elif stop is not None:
-            stop.wait(seconds)
-        else:
-            time.sleep(seconds)
-        if stop is not None and stop.is_set():
-            raise RetryableError(f"NP6 import {import_id} still processing at stop; resumed later")
+        """One poll of the last execution: its final state, or :class:`JobPending` with the
+        backoff (from half the first wait, at least ``poll_base``) when it is still processing
+        or the poll failed; past ``poll_timeout`` since the start, a :class:`RetryableError`."""
+        started = run.started_at if run.started_at is not None else self.clock()
+        late = self.clock() >= started + self.poll_timeout
+        base = max(self.poll_base, run.first_wait / 2)
+        try:
+            execution = self.client.last_execution(run.import_id)
+        except RetryableError as exc:
+            # a poll is a read: a lost answer, a 5xx or a 429 says nothing about the import,
+            # so poll again (until the deadline) instead of sending its rows back
+            if late:
+                raise
+            run.polls += 1
+            wait = backoff_delay(run.polls, base=max(base, 0.5), cap=self.poll_cap)
+            ctx.job_update(job_id, "running", run.to_data())
+            raise JobPending(f"{exc}; polled again", max(wait, exc.retry_after or 0.0)) from exc
+        if execution is None:
+            return None, {}
+        state = execution.get("state")
+        if state in (COMPLETED, ERROR):
+            return int(state), execution
+        if late:
+            raise RetryableError(f"NP6 import {run.import_id} still processing; resumed later")
+        run.polls += 1
+        ctx.job_update(job_id, "running", run.to_data())
+        raise JobPending(
+            f"NP6 import {run.import_id} still processing",
+            backoff_delay(run.polls, base=base, cap=self.poll_cap),
+        )
 
     @staticmethod
     def _split(run: ImportRun, start: int, end: int, depth: int, execution: dict[str, Any]) -> None:

@@ -14,19 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ...errors import RateLimited, RetryableError
+from ...errors import RetryableError
 from ..base import Change, Outcome, chunks
+from ..errors import outcome_for
 from .client import Np6ApiError, Np6Client
 
-__all__ = ["DELETE_CHUNK", "delete_targets", "retry_outcome", "unicity_of", "unsubscribe", "upsert"]
+__all__ = ["DELETE_CHUNK", "delete_targets", "unicity_of", "unsubscribe", "upsert"]
 
 DELETE_CHUNK = 500  # values per bulk delete; NP6 documents no limit
-
-
-def retry_outcome(change: Change, exc: RetryableError) -> Outcome:
-    return Outcome.retry(
-        change, str(exc), retry_after=exc.retry_after, rate_limited=isinstance(exc, RateLimited)
-    )
 
 
 def unicity_of(change: Change, unicity_field: str) -> str | None:
@@ -61,7 +56,7 @@ def _delete(client: Np6Client, items: list[tuple[str, Change]]) -> list[Outcome]
     try:
         client.delete_targets([key for key, _ in items])
     except RetryableError as exc:
-        return [retry_outcome(change, exc) for _, change in items]
+        return [outcome_for(change, exc) for _, change in items]
     except Np6ApiError as exc:
         if len(items) == 1:
             return [Outcome.dead(items[0][1], str(exc))]
@@ -84,10 +79,8 @@ def unsubscribe(client: Np6Client, change: Change, unicity_field: str) -> Outcom
             return Outcome.done(change, "not found")
         for channel in ("mail", "sms"):
             client.redlist(target_id, channel, "syncer: deleted in Contacthub")
-    except RetryableError as exc:
-        return retry_outcome(change, exc)
-    except Np6ApiError as exc:
-        return Outcome.dead(change, str(exc))
+    except (RetryableError, Np6ApiError) as exc:
+        return outcome_for(change, exc)
     return Outcome.done(change, "unsubscribed", target_id=target_id, target_key=key)
 
 
@@ -101,10 +94,8 @@ def upsert(client: Np6Client, change: Change, unicity_field: str) -> Outcome:
         return Outcome.invalid(change, f"no value for the NP6 unicity field {unicity_field}")
     try:
         target = client.upsert_target(str(key), dict(record.fields))
-    except RetryableError as exc:
-        return retry_outcome(change, exc)
-    except Np6ApiError as exc:
-        return Outcome.dead(change, str(exc))
+    except (RetryableError, Np6ApiError) as exc:
+        return outcome_for(change, exc)
     target_id = str(target["id"]) if target.get("id") else change.known.target_id
     detail = "updated" if change.known.target_key or change.known.target_id else "created"
     return Outcome.done(change, detail, target_id=target_id, target_key=str(key))

@@ -11,6 +11,10 @@ holds a pipeline's rows until ``max_rows`` or ``flush_every``; :meth:`Np6Target.
    (:mod:`.importjob`) under ``ctx.kv_lock`` of the pipeline's import definition;
 3. deletes in bulk / unsubscribes (:mod:`.removals`); ``leave`` needs nothing in NP6.
 
+Deletes run before the imports of the same call: the engine never puts a customer's write
+and a later removal in one call (:func:`syncer.engine.worker.flush_rounds`), so this order
+never undoes a delete.
+
 The import definition is named ``syncer-<target>-<pipeline>``; its id is kept in ``ctx.kv``
 and found again by name (``GET /imports``) when the kv lost it. The unicity field comes from
 ``GET /fields`` (``isUnicity``), cached with the binding for the life of the target.
@@ -26,13 +30,14 @@ import httpx
 
 from ...errors import RetryableError
 from ..base import Change, FlushPolicy, Outcome, TargetContext, chunks
+from ..errors import outcome_for
 from . import removals
 from .client import Np6ApiError, Np6Client
 from .csvfile import Binding
 from .importjob import JOB_KIND, ImportGone, ImportRun, ImportRunner
 
 if TYPE_CHECKING:
-    from ...config.models import Np6TargetConfig
+    from .spec import Np6TargetConfig
 
 __all__ = ["Np6Target"]
 
@@ -128,10 +133,8 @@ class Np6Target:
             uid = self.unicity_field()
             if self.mode == "import":
                 self._resume_jobs(changes, ctx, answers, blocked)
-        except RetryableError as exc:
-            return [removals.retry_outcome(c, exc) for c in changes]
-        except Np6ApiError as exc:
-            return [Outcome.dead(c, str(exc)) for c in changes]
+        except (RetryableError, Np6ApiError) as exc:
+            return [outcome_for(c, exc) for c in changes]
         rest = [c for c in changes if c.delivery_id not in answers]
         upserts: dict[str, list[Change]] = {}
         deletes: list[Change] = []
@@ -148,9 +151,7 @@ class Np6Target:
             answers[outcome.delivery_id] = outcome
         for pipeline, group in upserts.items():
             if pipeline in blocked:  # newer rows never land before an older import
-                answers.update(
-                    {c.delivery_id: removals.retry_outcome(c, blocked[pipeline]) for c in group}
-                )
+                answers.update({c.delivery_id: outcome_for(c, blocked[pipeline]) for c in group})
             elif self.mode == "upsert":
                 for change in group:
                     answers[change.delivery_id] = removals.upsert(self.client, change, uid)
@@ -164,11 +165,8 @@ class Np6Target:
     ) -> None:
         try:
             binding = self.binding()
-        except RetryableError as exc:
-            answers.update({c.delivery_id: removals.retry_outcome(c, exc) for c in changes})
-            return
-        except Np6ApiError as exc:
-            answers.update({c.delivery_id: Outcome.dead(c, str(exc)) for c in changes})
+        except (RetryableError, Np6ApiError) as exc:
+            answers.update({c.delivery_id: outcome_for(c, exc) for c in changes})
             return
         rows: list[tuple[int, str, list[str]]] = []
         for change in sorted(changes, key=lambda c: c.delivery_id):
@@ -183,17 +181,13 @@ class Np6Target:
         failed: RetryableError | None = None  # later chunks never land before an earlier one
         for chunk in chunks(rows, self.max_rows):
             if failed is not None:
-                answers.update(
-                    {did: removals.retry_outcome(by_id[did], failed) for did, _, _ in chunk}
-                )
+                answers.update({did: outcome_for(by_id[did], failed) for did, _, _ in chunk})
                 continue
             with ctx.kv_lock(_lock_key(pipeline)):
                 try:
                     import_id = self._import_id(pipeline, binding, ctx)
                 except RetryableError as exc:
-                    answers.update(
-                        {did: removals.retry_outcome(by_id[did], exc) for did, _, _ in chunk}
-                    )
+                    answers.update({did: outcome_for(by_id[did], exc) for did, _, _ in chunk})
                     failed = exc
                     continue
                 run = ImportRun.new(import_id, binding.id, list(chunk))
@@ -249,7 +243,7 @@ class Np6Target:
         except RetryableError as exc:
             for did in run.ids:
                 if did in batch:
-                    answers[did] = removals.retry_outcome(batch[did], exc)
+                    answers[did] = outcome_for(batch[did], exc)
             return exc
         except (Np6ApiError, ImportGone) as exc:
             for index in range(len(run.ids)):

@@ -1,8 +1,8 @@
 """A thin client of the 360NRS REST API (contacts, groups, v2 blacklist); one call per method.
 
-Every failure becomes :class:`ApiFailure`, classified by the shared table in :mod:`syncer.http`
-(network errors and 5xx: retry; 429: rate limit; 401/403: stop; 404; other 4xx: permanent),
-with the API's own ``error.description`` in the message.
+Every call goes through :func:`syncer.targets.errors.send`: failures are the shared taxonomy
+of :mod:`syncer.targets.errors` (retry, rate limit, stop, not found, rejected), with the API's
+own ``error.description`` in the message.
 """
 
 from __future__ import annotations
@@ -13,29 +13,13 @@ from typing import Any
 import httpx
 import orjson
 
-from ...http import TRANSPORT_ERRORS, Action, classify_status, retry_after_seconds, short_body
+from ...http import short_body
+from ..errors import NotFound, send, unreadable
 
 PAGE_LIMIT = 1000  # the documented maximum of ``limit``
 
 
-class ApiFailure(Exception):
-    """A call that did not succeed; ``action`` says what to do about it."""
-
-    def __init__(
-        self,
-        action: Action,
-        message: str,
-        status: int | None = None,
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.action = action
-        self.message = message
-        self.status = status
-        self.retry_after = retry_after
-
-
-def _message(response: httpx.Response) -> str:
+def _message(method: str, path: str, response: httpx.Response) -> str:
     try:
         error = response.json().get("error", {})
         description = error.get("description") if isinstance(error, dict) else None
@@ -62,31 +46,22 @@ class Nrs360Client:
     def _call(
         self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None
     ) -> Any:
-        try:
-            response = self.http.request(method, path, json=json, params=params)
-        except TRANSPORT_ERRORS as exc:
-            raise ApiFailure(
-                Action.RETRY, f"360NRS {method} {path.split('?')[0]}: {type(exc).__name__}: {exc}"
-            ) from None
-        action = classify_status(response.status_code)
-        if action is not Action.OK:
-            retry_after = (
-                retry_after_seconds(response)
-                if action in (Action.RATE_LIMIT, Action.RETRY) and "retry-after" in response.headers
-                else None
-            )
-            raise ApiFailure(action, _message(response), response.status_code, retry_after)
+        response = send(
+            self.http,
+            method,
+            path,
+            api="360NRS",
+            describe=_message,
+            json=json,
+            params=params,
+        )
         if response.status_code == 204 or not response.content:
             return None
         try:
             # orjson: a third of stdlib json's time for the same bytes (one decode per call)
             return orjson.loads(response.content)
         except ValueError:
-            raise ApiFailure(
-                Action.RETRY,
-                f"360NRS {method} {path}: unreadable answer {short_body(response)}",
-                response.status_code,
-            ) from None
+            raise unreadable("360NRS", method, path, response) from None
 
     # -- contacts ----------------------------------------------------------------------------
     def find_contact(self, *, email: str | None = None, phone: str | None = None) -> int | None:
@@ -114,10 +89,8 @@ class Nrs360Client:
         S004:L3074-3222), or None when the contact is gone (404)."""
         try:
             answer = self._call("GET", f"/contacts/{contact_id}", params={"include": "groups"})
-        except ApiFailure as failure:
-            if failure.action is Action.NOT_FOUND:
-                return None
-            raise
+        except NotFound:
+            return None
         return groups_of((answer or {}).get("data") or {})
 
     def contacts_page(self, page: int) -> tuple[list[dict[str, Any]], int]:
@@ -139,10 +112,8 @@ class Nrs360Client:
         """Delete; False when it was not there (404 counts as done)."""
         try:
             self._call("DELETE", f"/contacts/{contact_id}")
-        except ApiFailure as failure:
-            if failure.action is Action.NOT_FOUND:
-                return False
-            raise
+        except NotFound:
+            return False
         return True
 
     # -- groups ------------------------------------------------------------------------------

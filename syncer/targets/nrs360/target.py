@@ -38,11 +38,10 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-from ...errors import AuthError
-from ...http import Action
 from ..base import Change, FlushPolicy, Outcome, TargetContext
+from ..errors import ApiRejected, AuthError, NotFound, RetryableError, outcome_for
 from ..phones import InvalidPhone
-from .client import ApiFailure, Nrs360Client, groups_of
+from .client import Nrs360Client, groups_of
 from .groups import GroupResolver
 from .index import ContactIndex
 from .payload import contact_body, identity_body, key_of
@@ -91,10 +90,8 @@ class Nrs360Target:
     def check(self) -> None:
         try:
             self.client.check()
-        except ApiFailure as failure:
-            if failure.action is Action.STOP:
-                raise AuthError(f"target {self.name!r}: {failure.message}") from None
-            raise
+        except AuthError as exc:
+            raise AuthError(f"target {self.name!r}: {exc}") from None
 
     def identity(self, change: Change) -> str | None:
         """The key a create of ``change`` uses (the engine keeps it before the call)."""
@@ -119,19 +116,10 @@ class Nrs360Target:
             if change.action == "leave" or change.on_delete == "remove_from_list":
                 return self._leave(change, ctx)
             return self._delete(change)
-        except ApiFailure as failure:
-            return self._failed(change, failure)
-
-    def _failed(self, change: Change, failure: ApiFailure) -> Outcome:
-        if failure.action is Action.STOP:
-            raise AuthError(f"target {self.name!r}: {failure.message}")
-        if failure.action is Action.RATE_LIMIT:
-            return Outcome.retry(
-                change, failure.message, retry_after=failure.retry_after, rate_limited=True
-            )
-        if failure.action is Action.RETRY:
-            return Outcome.retry(change, failure.message, retry_after=failure.retry_after)
-        return Outcome.dead(change, failure.message)
+        except (RetryableError, ApiRejected) as failure:
+            return outcome_for(change, failure)
+        except AuthError as exc:  # stops the target; the message names it
+            raise AuthError(f"target {self.name!r}: {exc}") from None
 
     def _upsert(self, change: Change, ctx: TargetContext) -> Outcome:
         record = change.record
@@ -153,16 +141,12 @@ class Nrs360Target:
             try:
                 contact_id, detail, origin = self._write(change, body, managed, stage)
                 break
-            except ApiFailure as failure:
+            except (RetryableError, ApiRejected) as failure:
                 # A cached group id the account no longer has: list the groups again, once.
-                if (
-                    tries == 1
-                    and failure.action is Action.PERMANENT
-                    and "groupsIds" in (failure.message)
-                ):
+                if tries == 1 and type(failure) is ApiRejected and "groupsIds" in str(failure):
                     self.groups.invalidate()
                     continue
-                out = self._failed(change, failure)
+                out = outcome_for(change, failure)
                 # the identity this write used: if it reached 360NRS, a retry finds it there
                 # even when the customer's email or phone changed meanwhile
                 return dataclasses.replace(out, target_key=key_of(body), origin=stage.origin)
@@ -215,9 +199,7 @@ class Nrs360Target:
             body = _merged(body, current, managed)
         try:
             self.client.update_contact(contact_id, body)
-        except ApiFailure as failure:
-            if failure.action is not Action.NOT_FOUND:
-                raise
+        except NotFound:
             return False
         self.index.written(body, contact_id)
         return True
@@ -235,9 +217,8 @@ class Nrs360Target:
                 stage.origin = FOUND
                 self.client.update_contact(contact_id, _merged(body, current, managed))
                 return True
-        except ApiFailure as failure:
-            if failure.action is not Action.NOT_FOUND:
-                raise
+        except NotFound:
+            pass
         self.index.deleted(contact_id)  # gone since the listing
         return False
 
@@ -272,8 +253,8 @@ class Nrs360Target:
         stage.origin = SYNCER
         try:
             return self.client.create_contact(body), "created", SYNCER
-        except ApiFailure as failure:
-            if failure.action is not Action.PERMANENT or TAKEN not in failure.message:
+        except ApiRejected as failure:
+            if type(failure) is not ApiRejected or TAKEN not in str(failure):
                 raise
             found = self._lookup(body)
             if found is None:
@@ -337,10 +318,8 @@ class Nrs360Target:
                 )
         try:
             self.client.update_contact(contact_id, body)
-        except ApiFailure as failure:
-            if failure.action is Action.NOT_FOUND:
-                return Outcome.done(change, "left", memberships=frozenset(), forget=True)
-            raise
+        except NotFound:
+            return Outcome.done(change, "left", memberships=frozenset(), forget=True)
         return Outcome.done(change, "left", target_id=str(contact_id), memberships=frozenset())
 
     def _delete(self, change: Change) -> Outcome:

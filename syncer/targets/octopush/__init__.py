@@ -1,22 +1,28 @@
 """Octopush target: contacts upserted into named lists, removed in bulk (DIGEST section 3).
 
-:class:`OctopushTarget` implements :class:`syncer.targets.base.Target`; the registry builds it
-with :func:`build`. :class:`OctopushClient` is the API client it uses.
+:mod:`.spec` declares the type; :class:`OctopushTarget` implements
+:class:`syncer.targets.base.Target`; :class:`OctopushClient` is the API client it uses.
+Names are imported on first use: the registry loads the spec while the config models are
+built.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
-
-import httpx
-
-from .client import OctopushApiError, OctopushClient
-from .plan import normalise_phone
-from .target import OctopushTarget
 
 __all__ = ["OctopushApiError", "OctopushClient", "OctopushTarget", "build", "normalise_phone"]
 
+_WHERE = {
+    "OctopushApiError": ".client",
+    "OctopushClient": ".client",
+    "OctopushTarget": ".target",
+    "normalise_phone": ".plan",
+    "build": ".spec",
+}
 
-def build(name: str, cfg: Any, client: httpx.Client) -> OctopushTarget:
-    """Registry factory: target ``name`` from its ``OctopushTargetConfig`` and HTTP client."""
-    return OctopushTarget.from_config(name, cfg, client)
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(name)
+    return getattr(importlib.import_module(_WHERE[name], __name__), name)

@@ -4,12 +4,9 @@ Only the calls the target needs: ``contact/create`` (upsert into one list),
 ``contact/delete`` (remove from a list, or delete from the account) and
 ``contact-list/create``. Every body is JSON, ``DELETE`` included.
 
-Failures follow :mod:`syncer.http`'s table::
-
-    transport error, 408/425/5xx  -> RetryableError
-    429                           -> RateLimited (Retry-After)
-    401/403                       -> AuthError
-    any other non-2xx             -> OctopushApiError (status, code, message)
+Every call goes through :func:`syncer.targets.errors.send` (the shared taxonomy); a rejected
+call is an :class:`~syncer.targets.errors.ApiRejected` (``OctopushApiError``) with Octopush's
+``code`` and ``message`` from the body.
 
 Any 2xx is success: the docs promise 201/204 but the API is known to answer 200 (DIGEST 3.3).
 """
@@ -22,8 +19,8 @@ from typing import Any
 
 import httpx
 
-from ...errors import AuthError, PermanentError, RateLimited, RetryableError
-from ...http import TRANSPORT_ERRORS, Action, classify_status, retry_after_seconds, short_body
+from ...http import Action, classify_status, short_body
+from ..errors import ApiRejected, Conflict, send
 
 __all__ = ["MAX_DELETE", "MAX_LIST_NAME", "MAX_TAG", "OctopushApiError", "OctopushClient"]
 
@@ -32,16 +29,9 @@ MAX_LIST_NAME = 30
 MAX_TAG = 20
 
 
-class OctopushApiError(PermanentError):
-    """A 4xx answer other than 401/403/429; ``code``/``message`` come from the body."""
-
-    def __init__(self, status: int, code: int | None, message: str) -> None:
-        super().__init__(
-            f"Octopush {status}" + (f" code {code}" if code is not None else "") + f": {message}"
-        )
-        self.status = status
-        self.code = code
-        self.message = message
+#: a 4xx answer other than 401/403/429 (the shared class; the message carries Octopush's
+#: ``code`` and ``message``)
+OctopushApiError = ApiRejected
 
 
 class OctopushClient:
@@ -58,24 +48,17 @@ class OctopushClient:
         }
 
     def _call(self, method: str, path: str, body: dict[str, Any]) -> httpx.Response:
-        try:
-            response = self.http.request(
-                method, self.base_url + path, json=body, headers=self._headers
-            )
-        except TRANSPORT_ERRORS as exc:
-            raise RetryableError(f"Octopush {method} {path}: {type(exc).__name__}: {exc}") from exc
-        action = classify_status(response.status_code)
-        if action is Action.OK:
-            return response
-        where = f"Octopush {method} {path} -> {response.status_code}"
-        if action is Action.RATE_LIMIT:
-            raise RateLimited(where, retry_after_seconds(response))
-        if action is Action.RETRY:
-            raise RetryableError(f"{where}: {short_body(response)}")
-        if action is Action.STOP:
-            raise AuthError(f"{where}: check api_login and api_key ({short_body(response)})")
-        code, message = _error_body(response)
-        raise OctopushApiError(response.status_code, code, message)
+        return send(
+            self.http,
+            method,
+            path,
+            api="Octopush",
+            describe=_describe,
+            stop_hint="check api_login and api_key",
+            url=self.base_url + path,
+            json=body,
+            headers=self._headers,
+        )
 
     def check(self) -> None:
         """An authenticated no-op: ``contact/create`` with no contacts (400 = credentials ok)."""
@@ -111,11 +94,17 @@ class OctopushClient:
         """Create a contact list; False when it existed already (409)."""
         try:
             self._call("POST", "/contact-list/create", {"list_name": list_name})
-        except OctopushApiError as exc:
-            if exc.status == 409:
-                return False
-            raise
+        except Conflict:
+            return False
         return True
+
+
+def _describe(method: str, path: str, response: httpx.Response) -> str:
+    status = response.status_code
+    if classify_status(status) in (Action.RETRY, Action.RATE_LIMIT, Action.STOP):
+        return f"Octopush {method} {path} -> {status}: {short_body(response)}"
+    code, message = _error_body(response)
+    return f"Octopush {status}" + (f" code {code}" if code is not None else "") + f": {message}"
 
 
 def _error_body(response: httpx.Response) -> tuple[int | None, str]:

@@ -29,18 +29,17 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import httpx
 
-from ...errors import RateLimited, RetryableError
 from ..base import Change, FlushPolicy, Known, Outcome, TargetContext, chunks
+from ..errors import ApiRejected, RateLimited, RetryableError, outcome_for
 from .client import MAX_DELETE, OctopushApiError, OctopushClient
 from .plan import ChangePlan, Join, identity_key, plan_change
 
 if TYPE_CHECKING:
-    from ...config.models import OctopushTargetConfig
+    from .spec import OctopushTargetConfig
 
 __all__ = ["OctopushTarget"]
 
@@ -48,25 +47,8 @@ LIST_KEY = "octopush:list:"  # ctx.kv key prefix: "1" once the list is known to 
 _K = TypeVar("_K")
 
 
-@dataclass(frozen=True)
-class _Failure:
-    """Why an operation did not go through, as the engine should treat it."""
-
-    status: Literal["retry", "dead"]
-    error: str
-    retry_after: float | None = None
-    rate_limited: bool = False
-
-    def outcome(self, change: Change) -> Outcome:
-        if self.status == "dead":
-            return Outcome.dead(change, self.error)
-        return Outcome.retry(
-            change, self.error, retry_after=self.retry_after, rate_limited=self.rate_limited
-        )
-
-
-def _failure(exc: RetryableError) -> _Failure:
-    return _Failure("retry", str(exc), exc.retry_after, isinstance(exc, RateLimited))
+#: why an operation did not go through, in the shared taxonomy (:mod:`syncer.targets.errors`)
+_Failure = RetryableError | ApiRejected
 
 
 class OctopushTarget:
@@ -79,7 +61,7 @@ class OctopushTarget:
         self.name = name
         self.client = client
         self.batch_size = batch_size
-        self._throttle: _Failure | None = None
+        self._throttle: RateLimited | None = None
 
     @classmethod
     def from_config(
@@ -148,7 +130,7 @@ class OctopushTarget:
             if plan.final is not None:
                 outcomes.append(plan.final)
             elif did in failed:
-                outcome = failed[did].outcome(plan.change)
+                outcome = outcome_for(plan.change, failed[did])
                 key = _join_key(plan) if outcome.status == "retry" else None
                 if key is not None:  # the add may be there: the identity it used
                     outcome = dataclasses.replace(outcome, target_key=key)
@@ -160,7 +142,9 @@ class OctopushTarget:
     @staticmethod
     def _fail(failed: dict[int, _Failure], plan: ChangePlan, failure: _Failure) -> None:
         current = failed.get(plan.change.delivery_id)
-        if current is None or (current.status == "retry" and failure.status == "dead"):
+        if current is None or (
+            isinstance(current, RetryableError) and isinstance(failure, ApiRejected)
+        ):
             failed[plan.change.delivery_id] = failure
 
     # -- leaves ------------------------------------------------------------------------------
@@ -187,7 +171,7 @@ class OctopushTarget:
             if exc.status == 404:  # the list does not exist: nobody is in it
                 return {}
             if len(phones) == 1:
-                return {phones[0]: _Failure("dead", str(exc))}
+                return {phones[0]: exc}
             half = len(phones) // 2
             return {
                 **self._delete(phones[:half], list_name),
@@ -196,10 +180,9 @@ class OctopushTarget:
         return {}
 
     def _retry_all(self, keys: list[_K], exc: RetryableError) -> dict[_K, _Failure]:
-        failure = _failure(exc)
-        if failure.rate_limited:
-            self._throttle = failure
-        return dict.fromkeys(keys, failure)
+        if isinstance(exc, RateLimited):
+            self._throttle = exc
+        return dict.fromkeys(keys, exc)
 
     # -- lists and joins ---------------------------------------------------------------------
     def _ensure_list(self, name: str, ctx: TargetContext, *, again: bool = False) -> None:
@@ -230,11 +213,11 @@ class OctopushTarget:
             except RetryableError as exc:
                 self._retry_all([0], exc)
                 for _, plan in items:
-                    self._fail(failed, plan, _failure(exc))
+                    self._fail(failed, plan, exc)
                 continue
             except OctopushApiError as exc:
                 for _, plan in items:
-                    self._fail(failed, plan, _Failure("dead", f"list {list_name!r}: {exc}"))
+                    self._fail(failed, plan, ApiRejected(exc.status, f"list {list_name!r}: {exc}"))
                 continue
             for chunk in chunks(items, self.batch_size):
                 results = self._create(list_name, tag, list(chunk), ctx, relisted=False)
@@ -264,10 +247,10 @@ class OctopushTarget:
                 try:
                     self._ensure_list(list_name, ctx, again=True)
                 except (RetryableError, OctopushApiError) as list_exc:
-                    return [_Failure("retry", f"list {list_name!r}: {list_exc}")] * len(items)
+                    return [RetryableError(f"list {list_name!r}: {list_exc}")] * len(items)
                 return self._create(list_name, tag, items, ctx, relisted=True)
             if len(items) == 1:
-                return [_Failure("dead", str(exc))]
+                return [exc]
             half = len(items) // 2
             return self._create(list_name, tag, items[:half], ctx, relisted) + self._create(
                 list_name, tag, items[half:], ctx, relisted
@@ -285,9 +268,8 @@ def _item_result(join: Join, status: str) -> str | _Failure:
     taken as applied (the API may answer 2xx with no items, DIGEST 3.3)."""
     if status in APPLIED:
         return status
-    return _Failure(
-        "dead",
-        f"Octopush did not add {join.phone} to {join.list_name!r}: item status {status!r}",
+    return ApiRejected(
+        0, f"Octopush did not add {join.phone} to {join.list_name!r}: item status {status!r}"
     )
 
 
