@@ -122,6 +122,9 @@ class OctopushBehaviour:
     #: a contact/create naming an invalid number: 400/117 for the whole call
     #: (``refuse_call``), or 201 with that item ``"status": "skipped"`` (``skip_item``)
     invalid_number: Literal["refuse_call", "skip_item"] = "refuse_call"
+    #: injected 429s carry ``Retry-After`` (``"retry_after"``), ``X-RateLimit-*`` only
+    #: (``"x_ratelimit"``) or no header (``"bare"``): Octopush documents no 429 at all
+    rate_limit: Literal["retry_after", "x_ratelimit", "bare"] = "retry_after"
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> OctopushBehaviour:

@@ -97,6 +97,10 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "conflict_mode": ("merge", "409"),
     "delete_payload": ("full", "id_only"),
     "timestamp_unit": ("ms", "s"),
+    # 429 headers: the status and headers of a throttled call are not documented (DIGEST 1.6)
+    "rate_limit": ("retry_after", "x_ratelimit", "bare"),
+    # which vintage of the page object: both (default), SDK fixtures', or 1.299.1's
+    "page_object": ("union", "legacy", "current"),
 }
 
 
@@ -122,6 +126,8 @@ class ContacthubBehaviour:
     stream_default_size: int = 50
     stream_max_size: int = 4000
     max_payload_bytes: int = 64 * 1024
+    rate_limit: str = "retry_after"
+    page_object: str = "union"
 
     def __post_init__(self) -> None:
         for name, allowed in _CHOICES.items():

@@ -13,6 +13,12 @@
 * leave: ``PUT`` with the other pipelines' groups. 360NRS requires at least one group on every
   contact write and has no call to drop a membership, so a contact that would be left in no
   group is deleted.
+* dropping groups: the reference says a ``PUT`` with ``groupsIds`` adds the contact to them
+  ("se añadirá"), the account may replace them instead. The first ``PUT`` that drops a group
+  (a leave, or an upsert whose groups shrank) reads the contact's groups back once: if the
+  dropped ones stayed, this account adds, and from then on such a write deletes the contact
+  and creates it again with the groups it must keep (a leave re-creates it with its identity
+  and groups only: the other pipelines' fields come back with their next change).
 * delete: ``on_delete: delete`` deletes the contact (404 counts as done); ``unsubscribe`` puts
   the email on the ``mailing`` and the phone on the ``sms`` blacklist; ``remove_from_list``
   acts as leave.
@@ -49,6 +55,8 @@ class Nrs360Target:
         self.lookup_first = lookup_first
         #: the account's contacts as last listed (lookups of new contacts, answered locally)
         self.index = ContactIndex(client.contacts_page)
+        #: does ``PUT groupsIds`` add (True) or replace (False) groups? None: not seen yet
+        self.put_adds_groups: bool | None = None
 
     def flush_policy(self) -> FlushPolicy | None:
         return None
@@ -111,10 +119,15 @@ class Nrs360Target:
             return Outcome.invalid(
                 change, "a 360NRS contact needs at least one group; the pipeline maps none"
             )
+        dropped = bool(
+            change.known.memberships.get(change.pipeline, frozenset()) - set(record.groups)
+        )
         for tries in (1, 2):
             body = contact_body(record, self.groups.ids(names, ctx))
             try:
                 contact_id, detail = self._write(change, body)
+                if dropped and detail == "updated":
+                    contact_id = self._groups_dropped(contact_id, body)
                 break
             except ApiFailure as failure:
                 # A cached group id the account no longer has: list the groups again, once.
@@ -232,11 +245,28 @@ class Nrs360Target:
         body = {**self._identity(change), "groupsIds": self.groups.ids(remaining, ctx)}
         try:
             self.client.update_contact(contact_id, body)
+            new_id = self._groups_dropped(contact_id, body)
         except ApiFailure as failure:
             if failure.action is Action.NOT_FOUND:
                 return Outcome.done(change, "left", memberships=frozenset(), forget=True)
             raise
+        if new_id != contact_id:
+            return Outcome.done(change, "left", target_id=str(new_id), memberships=frozenset())
         return Outcome.done(change, "left", memberships=frozenset())
+
+    def _groups_dropped(self, contact_id: int | str, body: dict[str, Any]) -> int | str:
+        """After a ``PUT`` meant to drop groups: the contact's id, re-created in ``body``'s
+        groups when this account's ``PUT`` adds groups instead of replacing them."""
+        if self.put_adds_groups is None:
+            kept = self.client.contact_group_ids(contact_id)
+            self.put_adds_groups = not kept <= set(body.get("groupsIds") or [])
+        if not self.put_adds_groups:
+            return contact_id
+        self.client.delete_contact(contact_id)
+        self.index.deleted(contact_id)
+        new_id = self.client.create_contact(body)
+        self.index.written(body, new_id)
+        return new_id
 
     def _delete(self, change: Change) -> Outcome:
         if change.on_delete == "ignore":
