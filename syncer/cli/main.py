@@ -38,9 +38,27 @@ def version() -> None:
 
 
 def _register_commands() -> None:
-    from . import config_cmd, console_cmd, db_cmd, demo_cmd, dlq_cmd, sandbox_cmd, sync_cmd
+    from . import (
+        check_cmd,
+        config_cmd,
+        console_cmd,
+        db_cmd,
+        demo_cmd,
+        dlq_cmd,
+        sandbox_cmd,
+        sync_cmd,
+    )
 
-    for module in (config_cmd, db_cmd, demo_cmd, dlq_cmd, sandbox_cmd, sync_cmd, console_cmd):
+    for module in (
+        config_cmd,
+        db_cmd,
+        demo_cmd,
+        dlq_cmd,
+        sandbox_cmd,
+        sync_cmd,
+        console_cmd,
+        check_cmd,
+    ):
         module.register(app)
 
 
