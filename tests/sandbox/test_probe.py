@@ -208,3 +208,28 @@ def test_probe_cli_table_and_json(
         assert "unknown target 'nope'" in unknown.output
     finally:
         httpx.put(urls["nrs360"] + "/_sandbox/behaviour", json={"put_groups": "replace"})
+
+
+def test_check_one_line_per_api_and_exit_3_on_a_refusal(
+    sims: dict[str, ServedApp], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    urls = {name: s.url for name, s in sims.items()}
+    for served in sims.values():
+        httpx.post(served.url + "/_sandbox/reset").raise_for_status()
+    for key, value in SECRETS.items():
+        monkeypatch.setenv(key, value)
+    cfg = tmp_path / "syncer.yaml"
+    cfg.write_text(yaml.safe_dump(config_doc(urls, f"sqlite:///{tmp_path / 's.db'}")))
+    runner = CliRunner()
+    ok = runner.invoke(app, ["check", "--config", str(cfg)])
+    assert ok.exit_code == 0, ok.output
+    names = [line.split()[0] for line in ok.output.splitlines()]
+    assert names[0] == "contacthub" and sorted(names[1:]) == ["np6", "nrs", "octo"], ok.output
+    assert all(" ok: " in line for line in ok.output.splitlines())
+    monkeypatch.setenv("NP6_KEY", "wrong-key")
+    refused = runner.invoke(app, ["check", "--config", str(cfg), "--json"])
+    assert refused.exit_code == 3, refused.output
+    rows = {r["name"]: r for r in json.loads(refused.output)}
+    assert rows["np6"]["exit"] == 3 and "401" in rows["np6"]["message"], rows
+    assert "wrong-key" not in refused.output  # the secret is never shown
+    assert rows["nrs"]["exit"] == 0
