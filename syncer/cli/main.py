@@ -39,6 +39,7 @@ def version() -> None:
 
 def _register_commands() -> None:
     from . import (
+        check_cmd,
         config_cmd,
         console_cmd,
         db_cmd,
@@ -58,6 +59,7 @@ def _register_commands() -> None:
         sync_cmd,
         console_cmd,
         erasures_cmd,
+        check_cmd,
     ):
         module.register(app)
 

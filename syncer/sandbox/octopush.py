@@ -25,7 +25,8 @@ code   status  meaning
 110    400     ``contacts`` / ``phone_numbers`` missing or empty (legacy "recipient list missing")
 117    400     invalid phone number(s); the whole request is rejected (legacy "no correct numbers")
 125    5xx     injected server error (legacy "undefined error")
-900    429     injected rate limit (not documented for Octopush at all)
+900    429     injected rate limit (not documented for Octopush at all); its headers: switch
+               ``rate_limit`` (``Retry-After`` / ``X-RateLimit-*`` only / none)
 901    400     a field has the wrong type
 902    400     ``list_name`` longer than 30 or ``tag_name`` longer than 20 characters
 903    400     too many contacts / numbers in one call
@@ -122,6 +123,9 @@ class OctopushBehaviour:
     #: a contact/create naming an invalid number: 400/117 for the whole call
     #: (``refuse_call``), or 201 with that item ``"status": "skipped"`` (``skip_item``)
     invalid_number: Literal["refuse_call", "skip_item"] = "refuse_call"
+    #: injected 429s carry ``Retry-After`` (``"retry_after"``), ``X-RateLimit-*`` only
+    #: (``"x_ratelimit"``) or no header (``"bare"``): Octopush documents no 429 at all
+    rate_limit: Literal["retry_after", "x_ratelimit", "bare"] = "retry_after"
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> OctopushBehaviour:

@@ -27,10 +27,15 @@ search page size  default 20, max 50    default 10 (SDK fixtures, Node      max_
                   (1.51); 1.299.1       SDK e2e), 1..max, else 400          default_page_size
                   silent
 
-page object       1.299.1: maxElements, all of size, totalElements,         -
-                  maxPages; fixtures:   totalUnfilteredElements (0, as in
-                  totalUnfiltered...    every fixture), totalPages, number,
-                                        maxElements, maxPages
+page object       1.299.1: maxElements, all of size, totalElements,         page_object
+                  maxPages; fixtures:   totalUnfilteredElements (0, as in   union|legacy|
+                  totalUnfiltered...    every fixture), totalPages, number, current
+                                        maxElements, maxPages; legacy: no
+                                        max*, current: no totalUnfiltered...
+
+throttled call    silent (DIGEST 1.6)   injected 429 with Retry-After;      rate_limit
+                                        X-RateLimit-* only; no header       retry_after|
+                                                                            x_ratelimit|bare
 
 search size=0     std: bad value ->     400 (paging by 0 is meaningless)    -
                   400

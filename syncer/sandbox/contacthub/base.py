@@ -19,25 +19,30 @@ from .store import WorkspaceStore
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-def paged(items: list[Any], total: int, page: int, size: int, cap: int) -> dict[str, Any]:
+def paged(
+    items: list[Any], total: int, page: int, size: int, cap: int, vintage: str = "union"
+) -> dict[str, Any]:
     """The Contactlab paged body for ``items`` (already sliced) out of ``total`` reachable.
 
-    The page object is the union of both vintages: ``totalUnfilteredElements`` (every SDK
-    fixture, always 0 whatever ``totalElements``; the Python SDK reads it on every page) and
-    ``maxElements``/``maxPages`` (1.299.1).
+    The page object (switch ``page_object``) is by default the union of both vintages:
+    ``totalUnfilteredElements`` (every SDK fixture, always 0 whatever ``totalElements``; the
+    Python SDK reads it on every page) and ``maxElements``/``maxPages`` (1.299.1); ``legacy``
+    has only the former, ``current`` only the latter.
     """
-    return {
-        "elements": items,
-        "page": {
-            "size": size,
-            "totalElements": total,
-            "totalUnfilteredElements": 0,
-            "totalPages": math.ceil(total / size),
-            "number": page,
-            "maxElements": cap,
-            "maxPages": math.ceil(cap / size),
-        },
+    info: dict[str, Any] = {
+        "size": size,
+        "totalElements": total,
+        "totalUnfilteredElements": 0,
+        "totalPages": math.ceil(total / size),
+        "number": page,
+        "maxElements": cap,
+        "maxPages": math.ceil(cap / size),
     }
+    if vintage == "legacy":
+        del info["maxElements"], info["maxPages"]
+    elif vintage == "current":
+        del info["totalUnfilteredElements"]
+    return {"elements": items, "page": info}
 
 
 class ContacthubBase(Simulator):
@@ -131,7 +136,7 @@ class ContacthubBase(Simulator):
         total = min(len(matched), cap)
         start = page * size
         window = matched[start : min(start + size, total)] if start < total else []
-        return paged(window, total, page, size, cap)
+        return paged(window, total, page, size, cap, self.behaviour.page_object)
 
     def by_external_id(self, store: WorkspaceStore, node: str, external_id: str) -> set[str]:
         """Ids of the node's customers with this externalId (index when the policy allows)."""

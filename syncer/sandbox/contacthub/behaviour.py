@@ -97,6 +97,10 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "conflict_mode": ("merge", "409"),
     "delete_payload": ("full", "id_only"),
     "timestamp_unit": ("ms", "s"),
+    # 429 headers: the status and headers of a throttled call are not documented (DIGEST 1.6)
+    "rate_limit": ("retry_after", "x_ratelimit", "bare"),
+    # which vintage of the page object: both (default), SDK fixtures', or 1.299.1's
+    "page_object": ("union", "legacy", "current"),
 }
 
 
@@ -125,6 +129,8 @@ class ContacthubBehaviour:
     # A fault switch (choice: not an API behaviour): these workspaces answer 503 to every API
     # request, the others keep working; one source of a multi-source syncer is "down".
     down_workspaces: list[str] = field(default_factory=list)
+    rate_limit: str = "retry_after"
+    page_object: str = "union"
 
     def __post_init__(self) -> None:
         for name, allowed in _CHOICES.items():

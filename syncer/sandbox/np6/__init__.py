@@ -73,7 +73,8 @@ is in state 0
 execution without     400; no/unknown binding 400; unknown import 404.    -
 source                A finished import can run again (source kept,
                       every execution counted)
-``GET executions``    404 before the first execution                      -
+``GET executions``    404 before the first execution, or 200 ``{}``       ``no_execution``
+                                                                          (not_found_404)
 features              ``segmentation``, ``redList`` applied (redlist      -
                       origin 2); ``report``, ``normalization`` accepted,
                       no effect

@@ -25,6 +25,9 @@ class Np6Behaviour:
     # 429 headers: Retry-After + X-RateLimit-* (as before), X-RateLimit-* only (the documented
     # "may be provided" ones), or none
     rate_limit: Literal["retry_after", "x_ratelimit", "bare"] = "retry_after"
+    # GET /imports/{id}/executions of a definition never started: 404 (empty body), or 200
+    # with an empty object (neither is documented; S000 shows only a started one's state)
+    no_execution: Literal["not_found_404", "empty_200"] = "not_found_404"
     duplicate_default: Literal["ignore", "first", "last"] = "last"
     update_existing_default: bool = True
     crush_data_default: bool = False

@@ -187,6 +187,8 @@ class ImportApi:
         """``GET /imports/{id}/executions``: the last execution; 404 if there is none."""
         definition = self._definition(request)
         if not definition.executions:
+            if self.sim.behaviour.no_execution == "empty_200":
+                return import_response({})
             raise Np6Error(404)
         last = definition.executions[-1]
         if self.sim.behaviour.execution_body == "state":

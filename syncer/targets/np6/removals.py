@@ -1,7 +1,9 @@
 """NP6 deletes and unsubscribes, and the per-target upsert path.
 
 * ``on_delete: delete``: ``DELETE /targets`` in bulk by unicity (chunks of
-  :data:`DELETE_CHUNK`; a whole-call 4xx is split in halves to isolate the bad value).
+  :data:`DELETE_CHUNK`; a whole-call 4xx is split in halves to isolate the bad value). An
+  account that answers 404 for an unknown value (NP6-SLATE ``_errors.md``) instead of
+  ignoring it: the value alone answered 404 is already gone, so it is done.
 * ``on_delete: unsubscribe``: the target id (known, else ``GET /targets?unicity=``), then the
   mail and sms redlists (``POST /targets/{id}/redlist/{channel}``).
 * ``mode: upsert``: one ``PUT /targets?unicity=`` per record.
@@ -17,7 +19,7 @@ from collections.abc import Sequence
 from ...errors import RetryableError
 from ..base import Change, Outcome, chunks
 from ..errors import outcome_for
-from .client import Np6ApiError, Np6Client
+from .client import Np6ApiError, Np6Client, Np6NotFound
 
 __all__ = ["DELETE_CHUNK", "delete_targets", "unicity_of", "unsubscribe", "upsert"]
 
@@ -59,6 +61,9 @@ def _delete(client: Np6Client, items: list[tuple[str, Change]]) -> list[Outcome]
         return [outcome_for(change, exc) for _, change in items]
     except Np6ApiError as exc:
         if len(items) == 1:
+            if isinstance(exc, Np6NotFound):  # NP6-SLATE's 404 for an unknown target: gone
+                key, change = items[0]
+                return [Outcome.done(change, "deleted", target_key=key, forget=True)]
             return [Outcome.dead(items[0][1], str(exc))]
         half = len(items) // 2
         return _delete(client, items[:half]) + _delete(client, items[half:])

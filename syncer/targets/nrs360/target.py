@@ -27,6 +27,13 @@
   write and has no call to drop a membership, so a contact syncer created that would be left
   in no group is deleted; one syncer did not create is never deleted on a leave: when nothing
   would remain, the leave is dead with a message saying what to remove by hand.
+* dropping groups: the reference says a ``PUT`` with ``groupsIds`` adds the contact to them
+  ("se añadirá"), the account may replace them instead (sandbox switch ``put_groups``). The
+  first ``PUT`` that drops a group (a leave, or an upsert whose groups shrank) reads the
+  contact's groups back once: if the dropped ones stayed, this account adds, and from then on
+  such a write of a contact syncer created deletes it and creates it again with the groups it
+  must keep (its other fields come back with their pipelines' next change); a contact syncer
+  did not create is never deleted for that: the write is dead, saying which groups to remove.
 * delete: ``on_delete: delete`` deletes the contact (404 counts as done), whoever created it
   (the customer was forgotten and the pipeline opts in); ``unsubscribe`` puts the email on the
   ``mailing`` and the phone on the ``sms`` blacklist; ``remove_from_list`` acts as leave.
@@ -83,6 +90,8 @@ class Nrs360Target:
         self.lookup_first = lookup_first
         #: the account's contacts as last listed (lookups of new contacts, answered locally)
         self.index = ContactIndex(client.contacts_page)
+        #: does ``PUT groupsIds`` add (True) or replace (False) groups? None: not seen yet
+        self.put_adds_groups: bool | None = None
 
     def flush_policy(self) -> FlushPolicy | None:
         return None
@@ -136,10 +145,15 @@ class Nrs360Target:
             )
         managed = {n.casefold() for n in names | _held(change)}
         stage = _Stage()
+        dropped = bool(
+            change.known.memberships.get(change.pipeline, frozenset()) - set(record.groups)
+        )
         for tries in (1, 2):
             body = contact_body(record, self.groups.ids(names, ctx))
             try:
                 contact_id, detail, origin = self._write(change, body, managed, stage)
+                if dropped and detail == "updated":
+                    contact_id = self._groups_dropped(change, contact_id, body, origin)
                 break
             except (RetryableError, ApiRejected) as failure:
                 # A cached group id the account no longer has: list the groups again, once.
@@ -318,9 +332,36 @@ class Nrs360Target:
                 )
         try:
             self.client.update_contact(contact_id, body)
+            new_id = self._groups_dropped(change, contact_id, body, None)
         except NotFound:
             return Outcome.done(change, "left", memberships=frozenset(), forget=True)
-        return Outcome.done(change, "left", target_id=str(contact_id), memberships=frozenset())
+        except ApiRejected as failure:
+            return Outcome.dead(change, str(failure))
+        return Outcome.done(change, "left", target_id=str(new_id), memberships=frozenset())
+
+    def _groups_dropped(
+        self, change: Change, contact_id: int | str, body: dict[str, Any], origin: str | None
+    ) -> int | str:
+        """After a ``PUT`` meant to drop groups: the contact's id, re-created in ``body``'s
+        groups when this account's ``PUT`` adds groups instead of replacing them (only a
+        contact syncer created: another is never deleted, :class:`ApiRejected` says why)."""
+        if self.put_adds_groups is None:
+            kept = self.client.contact_group_ids(contact_id)
+            self.put_adds_groups = not kept <= set(body.get("groupsIds") or [])
+        if not self.put_adds_groups:
+            return contact_id
+        if (origin or change.known.origin) != SYNCER:
+            raise ApiRejected(
+                0,
+                f"360NRS contact {contact_id} keeps groups on a PUT (this account adds groups) "
+                "and was not created by syncer, so syncer does not re-create it: remove it by "
+                "hand from the groups this customer left",
+            )
+        self.client.delete_contact(contact_id)
+        self.index.deleted(contact_id)
+        new_id = self.client.create_contact(body)
+        self.index.written(body, new_id)
+        return new_id
 
     def _delete(self, change: Change) -> Outcome:
         if change.on_delete == "ignore":
