@@ -2,10 +2,10 @@
 
 A SQLite state database with 1,000,000 deliveries (100,000 of them dead, with 20 reasons over
 3 pipelines and 3 targets), 200,000 customers in ``entities`` and ``inbox``, a full delivery
-log (100,000 lines), id map, memberships, 10,000 erasures and 1,000 runs; the indexes of
-``bench/console_indexes.py`` created. The console is served by uvicorn on a loopback port and
-each page is fetched over HTTP (warm: one fetch first, then ``reps`` timed ones; median).
-Target: every page under 300 ms. ``--quick``: a tenth of the sizes.
+log (100,000 lines), id map, memberships, 10,000 erasures and 1,000 runs; the schema (and the
+console's indexes, migration 0007) made by syncer's migrations. The console is served by
+uvicorn on a loopback port and each page is fetched over HTTP (warm: one fetch first, then
+``reps`` timed ones; median). Target: every page under 300 ms. ``--quick``: a tenth of the sizes.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def build(path: Path, n_deliveries: int, n_dead: int, n_customers: int) -> dict[
     from syncer.state.store import Store
 
     url = f"sqlite:///{path}"
-    Store(url).close()  # the schema, by the migrations
+    Store(url).close()  # the schema and the console's indexes (0007), by the migrations
     now = time.time()
     rng = random.Random(5)
     db = sqlite3.connect(path)
@@ -146,14 +146,6 @@ def build(path: Path, n_deliveries: int, n_dead: int, n_customers: int) -> dict[
     )
     db.commit()
     db.close()
-    from sqlalchemy import create_engine
-
-    from ..console_indexes import create_console_indexes
-
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        create_console_indexes(conn)
-    engine.dispose()
     return {"url": url, "email": "PERSON4242@example.com", "phone": "+393470004242"}
 
 
@@ -271,7 +263,7 @@ def run(ctx: Context) -> list[Row]:
         rows.append(row)
     rows[0].notes.append(
         f"SQLite, {n_deliveries:,} deliveries ({n_dead:,} dead), {n_customers:,} customers; "
-        f"console indexes of bench/console_indexes.py; served over loopback HTTP, warm"
+        f"schema and console indexes by the migrations (0007); served over loopback HTTP, warm"
     )
     return rows
 

@@ -1,9 +1,9 @@
 """The console's reads: one function per page section, each a few indexed queries.
 
 Every function takes an open connection (from :meth:`Store.reader`) and returns plain data the
-templates render. The queries are written so that the indexes listed in
-``bench/console_indexes.md`` serve them; on a state database without those indexes they give
-the same answers, only slower. Nothing here writes.
+templates render. The queries are written so that the indexes of migration 0007 (listed in
+``bench/console_indexes.md``) serve them; on a state database without those indexes they
+give the same answers, only slower. Nothing here writes.
 """
 
 from __future__ import annotations
