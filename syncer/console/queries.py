@@ -18,7 +18,7 @@ from sqlalchemy import ColumnElement, Connection, and_, func, literal_column, se
 from ..state.delivery_ops import OPEN_STATES
 from ..state.schema import checkpoints, deliveries, delivery_log, runs
 
-STATES = ("pending", "in_flight", "failed", "dead", "done", "discarded")
+STATES = ("pending", "in_flight", "failed", "dead", "done", "discarded")  # display order
 REASON_CHARS = 200  # a dead letter's reason: the first characters of its last error
 LOG_WINDOW = 6 * 3600.0  # seconds of delivery_log the overview charts cover
 BUCKET = 600.0  # chart bucket, seconds
