@@ -148,21 +148,7 @@ def throughput(conn: Connection, targets: list[str], now: float) -> dict[str, Th
     finished = and_(log.c.outcome != "retry", log.c.outcome != "released")
     out: dict[str, Throughput] = {}
     for target in targets:
-        # one statement of scalar range counts: the per-statement cost, not the counting,
-        # is what 36 separate queries would spend
-        counts = [
-            select(func.count())
-            .select_from(log)
-            .where(
-                log.c.target == target,
-                log.c.at >= since + i * BUCKET,
-                log.c.at < since + (i + 1) * BUCKET,
-                finished,
-            )
-            .scalar_subquery()
-            for i in range(buckets)
-        ]
-        t = Throughput(series=[int(n) for n in conn.execute(select(*counts)).one()])
+        t = Throughput(series=_buckets(conn, target, since, buckets, finished))
         hour = log.c.target == target, log.c.at >= now - 3600
         for outcome, n in conn.execute(
             select(log.c.outcome, func.count()).where(*hour).group_by(log.c.outcome)
@@ -175,6 +161,40 @@ def throughput(conn: Connection, targets: list[str], now: float) -> dict[str, Th
         )
         out[target] = t
     return out
+
+
+def _buckets(
+    conn: Connection, target: str, since: float, buckets: int, finished: ColumnElement[bool]
+) -> list[int]:
+    """Finished records of ``target`` per :data:`BUCKET` since ``since``."""
+    log = delivery_log
+    if conn.dialect.name == "postgresql":
+        window = (log.c.target == target, log.c.at >= since, log.c.at < since + buckets * BUCKET)
+        # one index-only range scan and a hash aggregate: PostgreSQL plans each of the 36
+        # subqueries below on every execution, which costs more than the counting
+        bucket = func.floor((log.c.at - since) / BUCKET).label("bucket")
+        series = [0] * buckets
+        for b, n in conn.execute(
+            select(bucket, func.count()).where(*window, finished).group_by(bucket)
+        ):
+            if 0 <= int(b) < buckets:
+                series[int(b)] = int(n)
+        return series
+    # SQLite: one statement of scalar range counts (a GROUP BY would sort the whole range;
+    # the per-statement cost, not the counting, is what 36 separate queries would spend)
+    counts = [
+        select(func.count())
+        .select_from(log)
+        .where(
+            log.c.target == target,
+            log.c.at >= since + i * BUCKET,
+            log.c.at < since + (i + 1) * BUCKET,
+            finished,
+        )
+        .scalar_subquery()
+        for i in range(buckets)
+    ]
+    return [int(n) for n in conn.execute(select(*counts)).one()]
 
 
 @dataclass

@@ -181,6 +181,10 @@ def test_every_page_answers_the_same_on_both_databases(filled: tuple[Store, Any]
             "pending": 1,
         }
         assert SuppressionLedger().pending(conn) == 1
+        # the throughput chart: the one "created" line, 30 s ago, in the newest bucket
+        series = queries.throughput(conn, ["nrs"], time.time())["nrs"].series
+        assert len(series) == queries.LOG_WINDOW // queries.BUCKET
+        assert series[-1] == 1 and sum(series) == 1
         assert [g.count for g in queries.dead_groups(conn)] == [2]
 
 
