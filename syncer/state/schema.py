@@ -246,6 +246,7 @@ Index(
     func.substr(deliveries.c.last_error, 1, 200),
     sqlite_where=DEAD_ONLY,
     postgresql_where=DEAD_ONLY,
+    postgresql_include=["last_error"],  # an index-only scan there (see migration 0007)
 )
 Index(
     "ix_deliveries_deletes",
