@@ -29,4 +29,5 @@ SCENARIOS: list[Scenario] = [
     backfill_memory.SCENARIO,
     change_latency.SCENARIO,
     console_pages.SCENARIO,
+    console_pages.SCENARIO_PG,
 ]

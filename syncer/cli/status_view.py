@@ -8,7 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-STATES = ("pending", "in_flight", "failed", "done", "dead")
+from ..state.delivery_ops import STATES
 
 
 def render_status(data: dict[str, Any], console: Console) -> None:

@@ -261,6 +261,11 @@ class MetricsConfig(_Model):
 class ConsoleConfig(_Model):
     """The web console (``syncer console``, and ``syncer run`` next to /metrics)."""
 
+    enabled: bool = Field(
+        default=True,
+        description="Serve the console on `syncer run`'s metrics.address, next to /metrics "
+        "(`syncer console` serves it whatever this says).",
+    )
     token: SecretStr | None = Field(
         default=None,
         description="Read-only access token, e.g. ${SYNCER_CONSOLE_TOKEN}. Without any token "

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, select, update
 
 from ..state import dlq_ops
+from ..state.delivery_ops import DISCARDED
 from ..state.schema import deliveries
 from .queries import dead_filter
 
@@ -72,6 +73,6 @@ def discard(conn: Connection, scope: Scope, now: float) -> int:
         conn.execute(
             update(d)
             .where(d.c.id.in_(ids[start : start + CHUNK]), d.c.state == "dead")
-            .values(state="discarded", updated_at=now)
+            .values(state=DISCARDED, updated_at=now)
         )
     return len(ids)

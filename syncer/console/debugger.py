@@ -2,7 +2,8 @@
 
 Search looks at customers only, by Contacthub id (primary key), e-mail (case-insensitive),
 mobile or fixed phone, or ``externalId``, each an equality on one JSON path of
-``entities.payload`` (the expression indexes of ``bench/console_indexes.md`` serve them).
+``entities.payload`` (served by the expression indexes of migration 0007, see
+``bench/console_indexes.md``).
 A customer's personal data appears only on this page, when asked for.
 
 The pipeline decisions are computed with the pipeline code itself (``compile_when`` per

@@ -16,6 +16,7 @@ from typing import Protocol
 from sqlalchemy import Connection, distinct, func, inspect, literal_column, select
 
 from ..state import erasure_ops
+from ..state.delivery_ops import DISCARDED
 from ..state.schema import deliveries, suppression
 
 OPEN = ("pending", "in_flight", "failed")
@@ -25,7 +26,7 @@ OPEN = ("pending", "in_flight", "failed")
 class TargetErasure:
     target: str
     pipeline: str
-    state: str  # the delete delivery's state: pending, in_flight, failed, done, dead...
+    state: str  # the delete delivery's state (syncer.state.delivery_ops.STATES)
     attempts: int
     updated_at: float
     last_error: str | None
@@ -40,8 +41,9 @@ class Erasure:
 
     @property
     def state(self) -> str:
-        """``done`` when every target finished, ``dead`` when one gave up, else ``open``
-        (``none``: no target had to be told, e.g. only ``on_delete: ignore`` pipelines)."""
+        """``done`` when every target finished, ``dead`` when one gave up, ``discarded`` when
+        an operator closed one unsent, else ``open`` (``none``: no target had to be told, e.g.
+        only ``on_delete: ignore`` pipelines). A discarded delete is not an erasure done."""
         states = {t.state for t in self.targets}
         if not states:
             return "none"
@@ -49,6 +51,8 @@ class Erasure:
             return "dead"
         if states & set(OPEN):
             return "open"
+        if DISCARDED in states:
+            return DISCARDED
         return "done"
 
 

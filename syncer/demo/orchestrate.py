@@ -28,7 +28,10 @@ from .landed import read_landed
 from .results import RunSummary, id_map_counts, read_run
 from .workspace import EXAMPLE_CONFIG, Workspace
 
-__all__ = ["DemoOptions", "run_demo"]
+__all__ = ["CONSOLE_PORT", "DemoOptions", "run_demo"]
+
+CONSOLE_PORT = 8470  # `syncer console`'s default; a free port when another process holds it
+DAEMON_CONSOLE = "http://127.0.0.1:9464/"  # `syncer run` on the demo config (metrics default)
 
 
 @dataclass
@@ -178,12 +181,34 @@ class _Demo:
             say("then, in a second terminal:")
             cfg_path = shlex.quote(f"{keep.rstrip('/')}/config.yaml")
         say(f"  {self.ws.export_line()}")
-        say(f"  syncer run --config {cfg_path}")
+        say(f"  syncer run --config {cfg_path}     # serves the console on {DAEMON_CONSOLE}")
         say(f"  syncer status --config {cfg_path}")
         say("the same data set alone, in a fresh sandbox (new ports, see its ports file):")
         say(f"  syncer sandbox --seed {o.seed} --customers {o.customers} --events {o.n_events}")
+        if not kept:
+            say()
+            say(
+                f"console: http://127.0.0.1:{CONSOLE_PORT}/ while `{same} --serve` runs "
+                f"(or {DAEMON_CONSOLE} from `syncer run`)"
+            )
 
-    def serve(self) -> None:
+    def console(self, cfg: SyncerConfig, stack: ExitStack) -> str:
+        """Serve the web console on this demo's state database until the demo ends; its URL.
+        No token is configured: loopback only, and read-only (syncer.console.security)."""
+        from ..console import ConsoleSettings, console_app
+        from ..sandbox.serve import ServedApp
+
+        store = Store(self.ws.state_url, migrate=False)
+        stack.callback(store.close)
+        app = console_app(store, cfg, ConsoleSettings())
+        try:
+            served = ServedApp(app, port=CONSOLE_PORT)
+        except OSError:  # the port is taken (a `syncer console`, another demo)
+            served = ServedApp(app, port=0)
+        stack.enter_context(served)
+        return served.url + "/"
+
+    def serve(self, console_url: str) -> None:
         stop = threading.Event()
 
         def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -192,6 +217,8 @@ class _Demo:
         sigs = (signal.SIGINT, signal.SIGTERM)
         previous = {sig: signal.signal(sig, on_signal) for sig in sigs}
         try:
+            say()
+            say(f"console: {console_url} (this demo's state database, read-only)")
             say("sandbox serving")
             every = self.opts.churn_every
             while not stop.wait(every if every > 0 else 0.5):
@@ -232,6 +259,6 @@ def run_demo(opts: DemoOptions) -> int:
         say(f"demo {'finished' if healthy else 'FAILED'} in {time.monotonic() - began:.1f}s")
         demo.next_steps(kept=opts.serve)
         if opts.serve:
-            demo.serve()
+            demo.serve(demo.console(cfg, stack))
         return 0 if healthy else 1
     raise AssertionError("unreachable")  # pragma: no cover

@@ -188,6 +188,7 @@ class Daemon:
                 self._lease_state,
                 liveness=self.liveness,
                 source_problem=self._source_down,
+                app=self._console_app(),
             ).start()
         except OSError as exc:
             detail = exc.strerror or str(exc)
@@ -196,7 +197,20 @@ class Daemon:
                 "(another process uses the port? free it or change metrics.address)"
             ) from None
         self.log.info("metrics server started", address=address, port=server.port)
+        if server.bridge is not None:
+            host = address.rpartition(":")[0] or "127.0.0.1"
+            self.log.info("console served", url=f"http://{host}:{server.port}/")
         return server
+
+    def _console_app(self) -> Any:
+        """The web console for the metrics server (``console.enabled``), or None. Its access
+        rules are the console's own: loopback only without a token, actions need the
+        operator token (syncer.console.security)."""
+        if not self.cfg.console.enabled:
+            return None
+        from ..console import console_app  # Starlette and Jinja2 only when served
+
+        return console_app(self.store, self.cfg)
 
     def _source_down(self) -> str | None:
         """Readiness: a stream this process leads cannot read Contacthub (a follower does

@@ -9,6 +9,8 @@ not need a framework).
 * ``GET /readyz``: readiness, whether the process can do useful work: 200 when the state
   database answers, its schema is current and (on the polling leader) Contacthub answers, with
   the lease state (``leader`` or ``follower``); 503 with the reason otherwise.
+* every other path, when an ``app`` is given (``syncer run`` gives the web console): that ASGI
+  app answers it, through :mod:`.asgi_bridge` (the three routes above stay the server's own).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ..state import db
 from ..state.store import Store
+from .asgi_bridge import AsgiBridge
 from .metrics import REGISTRY, StateCollector
 
 STALE_FACTOR = 3.0  # a loop silent for 3 intervals (plus STALE_SLACK) is stuck
@@ -68,6 +71,7 @@ class HealthServer:
 
     ``liveness``: the process's loops (none: always alive while it answers).
     ``source_problem``: why the source cannot be read now, or None (readiness).
+    ``app``: an ASGI app answering every other path (the console), or None (404).
     Raises ``OSError`` when the address cannot be bound (a port in use)."""
 
     def __init__(
@@ -78,18 +82,22 @@ class HealthServer:
         *,
         liveness: Liveness | None = None,
         source_problem: Callable[[], str | None] = lambda: None,
+        app: Any = None,
     ) -> None:
         host, _, port = address.rpartition(":")
         self.store = store
         self.lease_state = lease_state
         self.live = liveness
         self.source_problem = source_problem
+        self.bridge: AsgiBridge | None = None
         handler = self._handler()
         self.httpd = ThreadingHTTPServer((host.strip("[]") or "127.0.0.1", int(port)), handler)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self._collector = StateCollector(store)
         REGISTRY.register(self._collector)
+        if app is not None:  # after the bind: a taken port leaves no loop thread behind
+            self.bridge = AsgiBridge(app)
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     def start(self) -> HealthServer:
@@ -100,6 +108,8 @@ class HealthServer:
         self.httpd.shutdown()
         self.httpd.server_close()
         REGISTRY.unregister(self._collector)
+        if self.bridge is not None:
+            self.bridge.close()
 
     def readiness(self) -> tuple[int, dict[str, Any]]:
         if not self.store.ping():
@@ -134,6 +144,18 @@ class HealthServer:
                     except Exception as exc:  # the database failing mid-check: not ready
                         reason = f"state database unreachable ({type(exc).__name__})"
                         self._json(503, {"ready": False, "reason": reason})
+                else:
+                    self._other()
+
+            def do_POST(self) -> None:
+                self._other()
+
+            def do_HEAD(self) -> None:
+                self._other()
+
+            def _other(self) -> None:
+                if server.bridge is not None:
+                    server.bridge.handle(self)
                 else:
                     self._json(404, {"error": "not found"})
 

@@ -31,6 +31,11 @@ from .schema import claims, deliveries, delivery_log, entities, id_map, membersh
 from .store import upsert
 
 OPEN_STATES = ("pending", "failed")
+# Every state a row can be in. ``discarded``: a dead letter an operator closed without sending
+# (the console's Discard); like ``done`` and ``dead`` it is never claimed, coalesced into,
+# retried by ``dlq retry`` or counted as a dead letter, and the row stays for the history.
+DISCARDED = "discarded"
+STATES = ("pending", "in_flight", "failed", "done", "dead", DISCARDED)
 LOG_KEEP = 100_000  # delivery_log rows kept (bounded history)
 
 

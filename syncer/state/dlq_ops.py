@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, func, select, update
 
 from ..source.contacthub import id_prefix
-from .delivery_ops import OPEN_STATES, ClaimedRow
+from .delivery_ops import DISCARDED, OPEN_STATES, ClaimedRow
 from .schema import deliveries
 
 
@@ -88,9 +88,10 @@ def dlq_retry(
     """Move dead rows back to ``pending`` (due now, attempts reset).
 
     A dead row superseded by any newer row of the same pipeline and customer, whatever its
-    state (an open one sends the newest state anyway; a done one, a delete say, already did)
-    is closed as ``done`` instead, so a retry never resurrects an older state. The retried row
-    is planned from the newest entity when it is sent. Returns ``(retried, superseded)``.
+    state but ``discarded`` (an open one sends the newest state anyway; a done one, a delete
+    say, already did) is closed as ``done`` instead, so a retry never resurrects an older
+    state. The retried row is planned from the newest entity when it is sent. Returns
+    ``(retried, superseded)``.
     """
     d = deliveries
     query = select(d.c.id, d.c.pipeline, d.c.entity_type, d.c.entity_id).where(d.c.state == "dead")
@@ -106,11 +107,17 @@ def dlq_retry(
     customers = sorted({r.entity_id for r in dead if r.entity_type == "customer"})
     # the newest row of each (pipeline, customer), whatever its state: a dead row older than
     # it is superseded (a done delete after a dead upsert must never be undone by a retry)
+    # A discarded row does not count: nothing was sent for it, so the retried row (planned
+    # from the newest entity) is what brings the customer's newest state to the target.
     latest = {
         (r.pipeline, r.entity_id): int(r.newest)
         for r in conn.execute(
             select(d.c.pipeline, d.c.entity_id, func.max(d.c.id).label("newest"))
-            .where(d.c.entity_type == "customer", d.c.entity_id.in_(customers))
+            .where(
+                d.c.entity_type == "customer",
+                d.c.entity_id.in_(customers),
+                d.c.state != DISCARDED,
+            )
             .group_by(d.c.pipeline, d.c.entity_id)
         )
     }

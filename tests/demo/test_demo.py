@@ -67,12 +67,22 @@ def test_summary_numbers_are_what_the_targets_hold(tmp_path: Path) -> None:
         nrs = sandbox_state(str(tmp_path), "nrs360")
         octo = sandbox_state(str(tmp_path), "octopush")
         np6 = sandbox_state(str(tmp_path), "np6")
+        (console_line,) = [x for x in lines if x.startswith("console: ")]
+        console_url = console_line.split()[1]
+        overview = httpx.get(console_url, timeout=30)
+        runs_page = httpx.get(console_url + "runs", timeout=30)
     finally:
         proc.send_signal(signal.SIGINT)
         code = proc.wait(timeout=30)
     output = "\n".join(lines)
     assert code == 0, output
     assert "demo finished" in output
+    # the printed console address answers, with this demo's state database
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+/", console_url), console_line
+    assert overview.status_code == 200 and "<h1>Overview</h1>" in overview.text
+    assert overview.headers["content-security-policy"].startswith("default-src 'none'")
+    run_ids = [r["run_id"] for r in summary["runs"]]
+    assert len(run_ids) == 2 and all(rid and rid in runs_page.text for rid in run_ids)
 
     news = outcomes(summary, "newsletter")
     assert news["created"] > 0
@@ -113,6 +123,8 @@ def test_demo_exits_0_and_says_how_to_run_the_daemon(tmp_path: Path) -> None:
     assert "syncer backfill --config" in out and "syncer sync --once --config" in out
     assert f"syncer run --config {tmp_path}/config.yaml" in out
     assert "syncer sandbox --seed 3 --customers 100" in out
+    # without --serve nothing serves the console once the demo ends: it says what will
+    assert out.rstrip().splitlines()[-1].startswith("console: http://127.0.0.1:8470/ while `")
     assert "export CONTACTHUB_TOKEN=" in out
     config = (tmp_path / "config.yaml").read_text()
     assert "${CONTACTHUB_TOKEN}" in config and "sandbox-contacthub-token" not in config

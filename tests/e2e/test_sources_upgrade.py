@@ -117,9 +117,9 @@ def test_single_source_state_resumes_under_sources_without_redelivery(tmp_path: 
         old.write_text(
             head + "source:\n" + SOURCE.format(ch=chs.url, ws=WS, node=NODE) + textwrap.dedent(rest)
         )
-        # the database as the single-source release left it: schema 0004, synced (this
-        # code writes nothing that 0004 lacks; the schema is not upgraded here)
-        _create_at(state, "0004")
+        # the database as the single-source release left it: schema 0007, synced (this
+        # code writes nothing that 0007 lacks; the schema is not upgraded here)
+        _create_at(state, "0007")
         cfg_old = load_config(old, env=ENV)
         store = Store(state, migrate=False)
         clients = source_clients(cfg_old)
@@ -130,7 +130,7 @@ def test_single_source_state_resumes_under_sources_without_redelivery(tmp_path: 
                 c.http.close()
             store.close()
         before = _counts(state)
-        assert before["revision"] == "0004"
+        assert before["revision"] == "0007"
         assert before["offsets"] == {STREAM: 20}
         assert before["deliveries"] == 20 and before["sent"] >= 20
         contacts = httpx.get(nrs.url + "/_sandbox/state").json()["contacts"]
