@@ -1,4 +1,4 @@
-"""Upgrade: a state database at revision 0004 synced by a single-``source:`` config, upgraded
+"""Upgrade: a state database at revision 0007 (the release before sources) synced by a single-``source:`` config, upgraded
 (0008) and run with the ``sources:`` form (the former source named ``default``, plus a new
 source): it resumes at the same offset and re-delivers nothing; only the new source's
 customers go out.
