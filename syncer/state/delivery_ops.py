@@ -382,6 +382,7 @@ def load_known(
             memberships={p: frozenset(n) for p, n in names.get(ident, {}).items()},
             member_keys=keys.get(ident, {}),
             origin=m.origin if m is not None else None,
+            noted_at=m.updated_at if m is not None and m.target_id is None else None,
         )
         hashes[ident] = m.last_hash if m is not None else None
     return known, hashes, set(maps)

@@ -49,6 +49,10 @@ class Known:
     #: provenance: "syncer" (syncer created the record), "found" (it was there before syncer
     #: wrote to it), None (unknown, e.g. recorded before provenance was kept: not syncer's)
     origin: str | None = None
+    #: when syncer noted, before a create's call, the identity it uses (an id map row with no
+    #: target id yet; the database clock): a record found under it that was created since is
+    #: syncer's own create whose answer was lost (a crash between the call and the commit)
+    noted_at: float | None = None
 
     def other_pipelines_names(self, pipeline: str) -> frozenset[str]:
         names: set[str] = set()

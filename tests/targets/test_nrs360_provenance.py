@@ -10,6 +10,7 @@ created by syncer.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from sqlalchemy import select
 
 from syncer.sandbox.nrs360 import Nrs360Simulator
 from syncer.sandbox.serve import ServedApp
+from syncer.state import delivery_ops as ops
 from syncer.state.schema import id_map
 from syncer.state.store import Store
 
@@ -185,6 +187,33 @@ def test_a_create_whose_answer_was_lost_stays_syncers(
     assert origin(h, "c1") == "syncer"  # what the failed write was doing: a create
     httpx.put(sim + "/_sandbox/faults", json={}).raise_for_status()
     assert h.run().updated == 1  # the re-send finds it by lookup: still syncer's
+    assert origin(h, "c1") == "syncer"
+    h.put("c1", doc(), set())
+    assert h.run().left == 1
+    assert set(contacts(sim)) == {"c0@example.com"}  # syncer's contact: deleted on its leave
+
+
+def test_a_create_cut_off_by_a_crash_stays_syncers(make: Callable[..., Harness], sim: str) -> None:
+    """The process dies between the create and its commit (the crash suite's SIGKILL): no
+    outcome says what the write was doing, but the identity noted before the call is older
+    than the contact the re-send finds, so the contact is syncer's and goes on its leave."""
+    h = make(lookup_before_create=False)
+    h.put("c0", {"email": "c0@example.com"}, {"a"})  # the group exists and is known
+    h.run()
+    h.put("c1", doc(), {"a"})
+    worker = h.deliverer.worker(TARGET)
+    with h.store.transaction() as conn:  # what a worker commits before its call
+        rows = ops.claim(conn, TARGET, "crashed", 10, time.time(), 0.05)
+        known, hashes, touched = ops.load_known(conn, TARGET, ["c1"])
+        found = ops.load_entities(conn, [("customer", "c1")])
+        [planned] = h.deliverer.planner.plan(rows, found, known, hashes, touched)
+        assert planned.change is not None
+        key = worker.target.identity(planned.change)  # type: ignore[attr-defined]
+        ops.note_identities(conn, TARGET, [("c1", key)], time.time())
+    [out] = worker.target.apply([planned.change], worker.ctx)  # then the process dies
+    assert out.detail == "created"
+    time.sleep(0.1)  # the claim expires
+    assert h.run().updated == 1  # the re-send finds the contact by lookup
     assert origin(h, "c1") == "syncer"
     h.put("c1", doc(), set())
     assert h.run().left == 1

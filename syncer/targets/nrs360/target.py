@@ -13,8 +13,11 @@
 * provenance (``Outcome.origin``, kept in the id map): ``syncer`` when syncer's ``POST``
   created the contact, ``found`` when the contact was on the account before syncer wrote to it
   (a lookup or the listing showed it, or the ``POST`` was refused as taken). A contact found
-  by the lookup of a re-send may be syncer's own create whose answer was lost: its provenance
-  stays unknown, and unknown counts as ``found`` (never deleted on a leave without proof).
+  by the lookup of a re-send may be syncer's own create whose answer was lost: the failed
+  try's outcome says what it was doing; after a crash that left no outcome, a contact created
+  after syncer noted the create's identity (``Known.noted_at``, give or take
+  ``CREATED_TOLERANCE``) is syncer's; otherwise provenance stays unknown, and unknown counts as
+  ``found`` (never deleted on a leave without proof).
 * contacts syncer did not create keep the groups syncer does not manage. A ``PUT`` replaces a
   contact's groups (the simulator's default ``put_groups="replace"``; the reference is silent,
   DIGEST 2.8), so syncer reads the contact's groups first (``include=groups`` on the lookup or
@@ -43,9 +46,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from ..base import Change, FlushPolicy, Outcome, TargetContext
+from ..base import Change, FlushPolicy, Known, Outcome, TargetContext
 from ..errors import ApiRejected, AuthError, NotFound, RetryableError, outcome_for
 from ..phones import InvalidPhone
 from .client import Nrs360Client, groups_of
@@ -252,10 +256,16 @@ class Nrs360Target:
             if found is not None:
                 found_id = int(found["id"])
                 # a re-send finds what the failed try left: syncer's create (its answer was
-                # lost) or a contact that was there; what that try was doing says which
+                # lost) or a contact that was there; what that try was doing says which, and
+                # when the process died before it could say, the contact's age does
                 origin = change.known.origin if change.resent else FOUND
+                if origin is None and change.resent and _created_since(found, change.known):
+                    origin = SYNCER
                 stage.origin = origin
-                self.client.update_contact(found_id, _merged(body, groups_of(found), managed))
+                mine = origin == SYNCER  # its groups are syncer's: nothing else to keep
+                self.client.update_contact(
+                    found_id, body if mine else _merged(body, groups_of(found), managed)
+                )
                 return found_id, "updated", origin
         return self._create(body, managed, stage)
 
@@ -393,3 +403,18 @@ def _held(change: Change) -> set[str]:
     if change.record is not None:
         names |= set(change.record.groups)
     return names
+
+
+CREATED_TOLERANCE = 120.0  # seconds: 360NRS's clock (whole seconds) against the database's
+
+
+def _created_since(contact: dict[str, Any], known: Known) -> bool:
+    """Was ``contact`` created after syncer noted the identity of its create (give or take
+    the clocks' difference)? Then nobody but that create made it. Unknown: not syncer's."""
+    if known.noted_at is None:
+        return False
+    try:
+        created = datetime.fromisoformat(str(contact.get("createdAt"))).timestamp()
+    except ValueError:
+        return False
+    return created >= known.noted_at - CREATED_TOLERANCE
