@@ -25,7 +25,7 @@ from ..state.store import Store
 from . import render
 from .commands import run_syncer
 from .landed import read_landed
-from .results import RunSummary, id_map_counts, read_run
+from .results import RunSummary, id_map_counts, read_run, scrubbed_count
 from .workspace import EXAMPLE_CONFIG, Workspace
 
 __all__ = ["CONSOLE_PORT", "DemoOptions", "run_demo"]
@@ -128,7 +128,7 @@ class _Demo:
         landed = read_landed(self.cluster.urls)
         store = Store(self.ws.state_url, migrate=False)
         try:
-            found = render.checks(landed, id_map_counts(store), cfg)
+            found = render.checks(landed, id_map_counts(store), cfg, scrubbed_count(store))
         finally:
             store.close()
         say()

@@ -10,10 +10,18 @@ from sqlalchemy import func, select
 
 from ..config.models import SyncerConfig
 from ..logs import mask_values
-from ..state.schema import delivery_log, id_map
+from ..state.schema import delivery_log, erasures, id_map
 from ..state.store import Store
 
-__all__ = ["COLUMNS", "PipelineRun", "RunSummary", "id_map_counts", "read_run", "short_reason"]
+__all__ = [
+    "COLUMNS",
+    "PipelineRun",
+    "RunSummary",
+    "id_map_counts",
+    "read_run",
+    "scrubbed_count",
+    "short_reason",
+]
 
 COLUMNS = ("created", "updated", "unchanged", "left", "deleted", "invalid", "dead")
 FAILED = ("invalid", "dead")
@@ -138,6 +146,13 @@ def read_run(
                 entry.reasons[reason] += int(n)
                 entry.examples.setdefault(reason, detail or outcome)
     return RunSummary(label, run["run_id"], exit_code, run["status"], run["counts"], pipelines)
+
+
+def scrubbed_count(store: Store) -> int:
+    """Forgotten customers whose personal data left the state (the erasure ledger)."""
+    with store.engine.connect() as conn:
+        query = select(func.count()).where(erasures.c.scrubbed_at.is_not(None))
+        return int(conn.execute(query).scalar_one())
 
 
 def id_map_counts(store: Store) -> dict[str, int]:

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, event, insert, text
 
 from syncer.console import ConsoleSettings, console_app, debugger, queries
 from syncer.console.erasures import SuppressionLedger
+from syncer.state import erasure_ops
 from syncer.state.schema import deliveries, delivery_log, entities, inbox, runs, suppression
 from syncer.state.store import Store
 
@@ -112,6 +113,7 @@ def fill(store: Store) -> None:
         conn.execute(
             insert(suppression), [{"entity_id": "c3", "reason": "deleted", "suppressed_at": now}]
         )
+        erasure_ops.open_erasures(conn, ["c3"], "deleted", now)  # as ingest does with it
         conn.execute(
             insert(runs),
             [

@@ -1,7 +1,7 @@
-"""Upgrade: a state database at revision 0007 (the release before sources) synced by a single-``source:`` config, upgraded
-(0008) and run with the ``sources:`` form (the former source named ``default``, plus a new
-source): it resumes at the same offset and re-delivers nothing; only the new source's
-customers go out.
+"""Upgrade: a state database at revision 0007 (the release before sources) synced by a
+single-``source:`` config, upgraded (0008) and run with the ``sources:`` form (the former
+source named ``default``, plus a new source): it resumes at the same offset and re-delivers
+nothing; only the new source's customers go out.
 
 Migration 0008 only adds an index: the ``default`` source keeps its stream key
 (``<ws>/<node>``) and its plain customer ids, so the stored checkpoint, entities, id map and
