@@ -38,10 +38,20 @@ def version() -> None:
 
 
 def _register_commands() -> None:
-    from . import config_cmd, console_cmd, db_cmd, demo_cmd, dlq_cmd, sandbox_cmd, sync_cmd
+    from . import (
+        config_cmd,
+        console_cmd,
+        db_cmd,
+        demo_cmd,
+        discover_cmd,
+        dlq_cmd,
+        sandbox_cmd,
+        sync_cmd,
+    )
 
     for module in (config_cmd, db_cmd, demo_cmd, dlq_cmd, sandbox_cmd, sync_cmd, console_cmd):
         module.register(app)
+    discover_cmd.register(app)
 
 
 _register_commands()
