@@ -22,7 +22,7 @@ from rich.console import Console
 from ..config.models import SyncerConfig
 from ..engine.backfill import BackfillResult
 from ..engine.runner import SyncReport
-from ..errors import StateError, SyncerError
+from ..errors import PermanentError, StateError, SyncerError
 from ..source.contacthub import ContacthubClient
 from ..state.store import Store
 from .common import (
@@ -346,12 +346,18 @@ def _backfill_totals(
         "name": "query",
         "query": {"type": "simple", "name": "query", "are": {"condition": condition}},
     }
-    page = client.search_customers(query if since else None, 0, 1)
+    try:
+        page = client.search_customers(query if since else None, 0, 1)
+    except PermanentError:  # refused: the backfill's own search reports it
+        return {}
     totals: dict[str, int | None] = {
         "customer": None if page.total >= page.max_elements else page.total
     }
     if events:
-        found = client.search_events(0, 1, types=types)
+        try:
+            found = client.search_events(0, 1, types=types)
+        except PermanentError:  # a refused event search fails the backfill itself, in turn
+            return totals
         totals["event"] = None if found.total >= found.max_elements else found.total
     return totals
 
