@@ -158,9 +158,10 @@ UNEXPECTED: dict[str, tuple[dict[str, Any], str, str]] = {
 
 
 def _dead(cfg: Path) -> dict[tuple[str, str], str]:
-    listed = cli(cfg, "dlq", "list", "--json")
+    listed = cli(cfg, "dlq", "list", "--all", "--json")
     assert listed.returncode == 0, listed.stderr
-    return {(d["entity_id"], d["pipeline"]): d["error"] for d in json.loads(listed.stdout)["dead"]}
+    rows = json.loads(listed.stdout)["records"]
+    return {(d["entity_id"], d["pipeline"]): d["error"] for d in rows}
 
 
 def test_bad_customers_end_dead_with_a_reason_and_good_ones_are_delivered(
