@@ -241,10 +241,13 @@ def test_dlq_and_metrics_per_source(tmp_path: Path) -> None:
 
     def dead(*args: str) -> list[str]:
         result = CliRunner().invoke(
-            app, ["dlq", "list", "--json", "--config", str(path), *args], env=ENV
+            app, ["dlq", "list", "--all", "--json", "--config", str(path), *args], env=ENV
         )
         assert result.exit_code == 0, result.output
-        return [d["entity_id"] for d in json.loads(result.stdout)["dead"]]
+        doc = json.loads(result.stdout)
+        # the groups (and their total) are of the same source as the records
+        assert doc["total"] == sum(g["count"] for g in doc["groups"]) == len(doc["records"])
+        return [d["entity_id"] for d in doc["records"]]
 
     assert sorted(dead()) == ["brand-fr:c1", "c9"]
     assert dead("--source", "brand-fr") == ["brand-fr:c1"]
