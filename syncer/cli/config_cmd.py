@@ -25,19 +25,66 @@ def validate(
         "--offline",
         help="Check everything but the credentials' values, which need not be set (for CI).",
     ),
+    online: bool = typer.Option(
+        False,
+        "--online",
+        help="Also check event types, fields and consents against the Contacthub workspace.",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
 ) -> None:
     """Check a config file and report every problem with its key path (exit 2 if any)."""
     try:
         path = resolve_config_path(config)
         cfg = load_config(path, offline=offline)
     except ConfigError as exc:
+        if as_json:
+            typer.echo(json.dumps({"ok": False, "problems": exc.lines()}, indent=2))
         for line in exc.lines():
             typer.echo(line, err=True)
         raise typer.Exit(EXIT_CONFIG) from None
+    problems: list[str] = []
+    if online and not offline:
+        problems = _online(cfg)
+    if as_json:
+        doc = {
+            "ok": not problems,
+            "config": str(path),
+            "targets": len(cfg.targets),
+            "pipelines": len(cfg.pipelines),
+            "offline": offline,
+            "online": online and not offline,
+            "problems": problems,
+        }
+        typer.echo(json.dumps(doc, indent=2))
+        if problems:
+            raise typer.Exit(EXIT_CONFIG)
+        return
+    if problems:
+        for line in problems:
+            typer.echo(f"{path}: {line}", err=True)
+        raise typer.Exit(EXIT_CONFIG)
     targets = _plural(len(cfg.targets), "target")
     pipelines = _plural(len(cfg.pipelines), "pipeline")
     note = " (offline: credentials' values not checked)" if offline else ""
+    if online and not offline:
+        note = " (online: checked against the Contacthub workspace)"
     typer.echo(f"OK: {path}: {targets}, {pipelines}{note}")
+
+
+def _online(cfg: SyncerConfig) -> list[str]:
+    """The problems :func:`online_problems` finds; Contacthub failing is one line + exit."""
+    from .common import fail_for
+    from .discover_cmd import discover_workspace, online_problems
+
+    try:
+        # each source's workspace checks that source's nodes and pipelines
+        return [
+            problem
+            for name in cfg.sources
+            for problem in online_problems(cfg, discover_workspace(cfg, name))
+        ]
+    except Exception as exc:
+        fail_for(exc)
 
 
 def config_schema() -> dict[str, object]:

@@ -44,6 +44,7 @@ def _register_commands() -> None:
         console_cmd,
         db_cmd,
         demo_cmd,
+        discover_cmd,
         dlq_cmd,
         erasures_cmd,
         sandbox_cmd,
@@ -62,6 +63,7 @@ def _register_commands() -> None:
         check_cmd,
     ):
         module.register(app)
+    discover_cmd.register(app)
 
 
 _register_commands()

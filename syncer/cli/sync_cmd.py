@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,11 +19,11 @@ import typer
 from rich.console import Console
 
 from ..config.models import SyncerConfig
-from ..engine.backfill import BackfillProgress
-from ..errors import StateError, SyncerError
+from ..engine.backfill import BackfillResult
+from ..engine.runner import SyncReport
+from ..errors import PermanentError, StateError, SyncerError
 from ..source.contacthub import ContacthubClient
 from ..source.sources import check_source_name, source_clients
-from ..state import ingest_ops as ops
 from ..state.store import Store
 from .common import (
     EXIT_CANNOT_START,
@@ -38,7 +37,8 @@ from .common import (
     open_store,
     refuse_missing_database,
 )
-from .status_view import render_status
+from .progress import backfill_progress, sync_progress
+from .status_view import collect_status, dumps, plain_status, render_status, stream_label
 
 __all__ = ["register", "source_client"]
 
@@ -88,9 +88,17 @@ def _session(config: Path | None, *, exclusive: bool, create: bool = False) -> I
         lock.release()
 
 
+JsonOption = typer.Option(False, "--json", help="One JSON document on stdout.")
+QuietOption = typer.Option(
+    False, "--quiet", "-q", help="No progress display or progress lines (errors still shown)."
+)
+
+
 def sync(
     once: bool = typer.Option(False, "--once", help="Read the stream to its end, deliver, exit."),
     config: Path | None = ConfigOption,
+    quiet: bool = QuietOption,
+    as_json: bool = JsonOption,
 ) -> None:
     """Ingest to the end of the stream, deliver everything deliverable, exit (0 clean, 1 not)."""
     if not once:
@@ -99,9 +107,14 @@ def sync(
 
     with _session(config, exclusive=True, create=True) as s:
         _refuse_refused_credentials(s.cfg)
-        report = sync_once(s.cfg, s.store, s.clients, stop=s.stop)
-    for line in report.summary():
-        typer.echo(line)
+        with sync_progress(s.store, [c.stream for c in s.clients], quiet=quiet):
+            report = sync_once(s.cfg, s.store, s.clients, stop=s.stop)
+    if as_json:
+        doc = {"run_id": report.run_id, "clean": report.clean, **report.counts()}
+        typer.echo(dumps(doc))
+    else:
+        for line in summary_lines(report):
+            typer.echo(line)
     stopped = {name: s.error for name, s in sorted(report.targets.items()) if s.error}
     if stopped:
         # a target that refused its credentials (the worker stops it on an AuthError) is not
@@ -111,6 +124,21 @@ def sync(
         fail("fix the credentials (or account) named above and run again", EXIT_CANNOT_START)
     if report.exit_code:
         raise typer.Exit(EXIT_FAILED_RECORDS)
+
+
+def summary_lines(report: SyncReport) -> list[str]:
+    """The end of ``sync --once``: the ingest, then one line per target in the status
+    vocabulary (invalid: rejected before sending; dead: refused by the target)."""
+    lines = [line for line in report.summary() if line.startswith(("ingest", "result"))]
+    result = lines.pop() if lines and lines[-1].startswith("result") else None
+    for name, t in sorted(report.targets.items()):
+        line = (
+            f"{name}: {t.done} done ({t.created} created, {t.updated} updated, "
+            f"{t.unchanged} unchanged, {t.left} left, {t.deleted} deleted), {t.invalid} invalid, "
+            f"{t.dead} dead, {t.waiting} still open"
+        )
+        lines.append(line + (f"; stopped: {t.error}" if t.error else ""))
+    return [*lines, *([result] if result else [])]
 
 
 def refused_credentials(cfg: SyncerConfig) -> list[str]:
@@ -178,6 +206,8 @@ def backfill(
         None, "--source", help="Scan only this source (a key of 'sources'); default: all."
     ),
     config: Path | None = ConfigOption,
+    quiet: bool = QuietOption,
+    as_json: bool = JsonOption,
 ) -> None:
     """Scan every customer (and wanted events) into the inbox, then stream from the recorded
     offset. Resumable: run it again after an interruption. With several sources, each
@@ -186,23 +216,38 @@ def backfill(
     with _session(config, exclusive=True, create=True) as s:
         check_pipeline(s.cfg, pipeline)
         check_source_name(s.cfg, source)
+        docs: list[dict[str, Any]] = []
         for client in s.clients:
             if source in (None, client.source):
-                _backfill_stream(s, client, pipeline, since, page_size)
+                doc = _backfill_stream(s, client, pipeline, since, page_size, quiet, as_json)
+                if doc is not None:
+                    docs.append(doc)
+    if as_json:
+        # the first stream's document (the only one of the single source form), and with
+        # several sources every stream's, as in `status`
+        first = docs[0] if docs else {}
+        typer.echo(dumps({**first, "streams": docs} if len(docs) != 1 else first))
 
 
 def _backfill_stream(
-    s: _Session, client: ContacthubClient, pipeline: str | None, since: str | None, page_size: int
-) -> None:
-    """Backfill one source node's stream, then stream it to its end (one lease)."""
+    s: _Session,
+    client: ContacthubClient,
+    pipeline: str | None,
+    since: str | None,
+    page_size: int,
+    quiet: bool,
+    as_json: bool,
+) -> dict[str, Any] | None:
+    """Backfill one source node's stream, then stream it to its end (one lease), recorded as
+    a run; its document (None: no chosen pipeline reads this source)."""
     from ..engine.apply import Applier, rules_from_config
     from ..engine.backfill import Backfill
     from ..engine.leader import Lease, new_owner
-    from ..engine.runner import LEASE_TTL, ingest_to_end
+    from ..engine.runner import LEASE_TTL, ingest_to_end, new_run_id
 
     chosen = [p for p in s.cfg.pipelines_of(client.source) if pipeline in (None, p.name)]
     if not chosen:
-        return
+        return None
     events = [p for p in chosen if p.entity == "event"]
     types = (
         None
@@ -214,45 +259,86 @@ def _backfill_stream(
         holder, _ = lease.holder()
         raise StateError(f"another process holds the polling lease ({holder}); stop it first")
     applier = Applier(rules_from_config(s.cfg, client.source))
-    if len(s.clients) > 1:
+    if len(s.clients) > 1 and not as_json:
         typer.echo(f"backfill of source {client.source}, stream {client.stream}")
-    with _progress() as report:
-        job = Backfill(
+    totals = {} if quiet else _backfill_totals(client, since, types, bool(events))
+    jobs: list[Backfill] = []
+
+    def queued() -> int:
+        return jobs[0].result.stats.deliveries_created if jobs else 0
+
+    run_id = new_run_id("backfill")
+    s.store.run_started(run_id, "backfill")
+    done: dict[str, Any] = {}
+    try:
+        with backfill_progress(totals, queued, quiet=quiet) as report:
+            job = Backfill(
+                s.store,
+                client,
+                applier,
+                page_size=page_size,
+                pipelines=frozenset(p.name for p in chosen),
+                event_types=types,
+                scan_events=bool(events),
+                since=since,
+                stop=s.stop,
+                on_page=lease.renew,
+                progress=report,
+            )
+            jobs.append(job)
+            result = job.run()
+        lease.release()
+        done = _backfill_doc(result, pipeline, since)
+        streamed = ingest_to_end(
             s.store,
             client,
             applier,
-            page_size=page_size,
-            pipelines=frozenset(p.name for p in chosen),
-            event_types=types,
-            scan_events=bool(events),
-            since=since,
+            page_size=s.cfg.sources[client.source].page_size,
+            lease=lease,
             stop=s.stop,
-            on_page=lease.renew,
-            progress=report,
         )
-        result = job.run()
-    lease.release()
+        if streamed is not None:
+            done["stream"] = {"updates": streamed.updates, "offset": streamed.offset}
+    except BaseException as exc:
+        s.store.run_finished(run_id, "failed", {"backfill": done}, f"{type(exc).__name__}")
+        raise
+    s.store.run_finished(run_id, "ok" if result.finished else "stopped", {"backfill": done})
+    if as_json:
+        return {"run_id": run_id, "source": client.source, "stream_key": client.stream, **done}
     if result.replaced:
         typer.echo("an interrupted backfill with other arguments was dropped (not resumed)")
     typer.echo(
         f"backfill {'resumed and ' if result.resumed else ''}finished: {result.customers} "
         f"customer and {result.events} event documents scanned in {result.queries} searches "
-        f"({result.splits} slice splits); stream continues from offset "
-        f"{result.recorded_offset}"
+        f"({result.splits} slice splits), {result.stats.deliveries_created} deliveries queued; "
+        f"stream continues from offset {result.recorded_offset}"
     )
-    streamed = ingest_to_end(
-        s.store,
-        client,
-        applier,
-        page_size=s.cfg.sources[client.source].page_size,
-        lease=lease,
-        stop=s.stop,
-    )
-    if streamed is not None:
+    if "stream" in done:
         typer.echo(
-            f"stream: {streamed.updates} updates since the backfill, offset "
-            f"{streamed.offset}; deliver with `syncer sync --once` or `syncer run`"
+            f"stream: {done['stream']['updates']} updates since the backfill, offset "
+            f"{done['stream']['offset']}; deliver with `syncer sync --once` or `syncer run`"
         )
+    return {"run_id": run_id, "source": client.source, "stream_key": client.stream, **done}
+
+
+def _backfill_doc(
+    result: BackfillResult, pipeline: str | None, since: str | None
+) -> dict[str, Any]:
+    """The backfill's outcome: its ``--json`` document and its ``runs`` counts."""
+    return {
+        "pipeline": pipeline,
+        "since": since,
+        "resumed": result.resumed,
+        "replaced": result.replaced,
+        "finished": result.finished,
+        "customers": result.customers,
+        "events": result.events,
+        "searches": result.queries,
+        "splits": result.splits,
+        "queued": result.stats.deliveries_created,
+        "coalesced": result.stats.deliveries_coalesced,
+        "offset": result.recorded_offset,
+    }
 
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -282,109 +368,64 @@ def parse_since(value: str) -> str:
     return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
 
 
-@contextmanager
-def _progress() -> Iterator[Callable[[BackfillProgress], None]]:
-    """A rich progress display on a TTY, plain progress lines otherwise."""
-    if sys.stderr.isatty():
-        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-        with Progress(
-            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), transient=False
-        ) as bar:
-            task = bar.add_task("backfill", total=None)
-
-            def show(p: BackfillProgress) -> None:
-                bar.update(
-                    task,
-                    description=f"backfill {p.entity_type}s: {p.scanned} scanned, "
-                    f"slices {p.slices_done} done / {p.slices_open} open",
-                )
-
-            yield show
-        return
-    last = [0.0]
-
-    def line(p: BackfillProgress) -> None:
-        if time.monotonic() - last[0] >= 2.0:
-            last[0] = time.monotonic()
-            typer.echo(
-                f"backfill {p.entity_type}s: {p.scanned} scanned, slices "
-                f"{p.slices_done} done, {p.slices_open} open",
-                err=True,
-            )
-
-    yield line
+def _backfill_totals(
+    client: ContacthubClient, since: str | None, types: list[str] | None, events: bool
+) -> dict[str, int | None]:
+    """How many customers (and events) the backfill will scan, from one search each
+    (``totalElements``); ``None`` at the search cap (10,000: the true count is unknown)."""
+    condition = {"type": "atomic", "attribute": "updatedAt", "operator": "GTE", "value": since}
+    query = {
+        "name": "query",
+        "query": {"type": "simple", "name": "query", "are": {"condition": condition}},
+    }
+    try:
+        page = client.search_customers(query if since else None, 0, 1)
+    except PermanentError:  # refused: the backfill's own search reports it
+        return {}
+    totals: dict[str, int | None] = {
+        "customer": None if page.total >= page.max_elements else page.total
+    }
+    if events:
+        try:
+            found = client.search_events(0, 1, types=types)
+        except PermanentError:  # a refused event search fails the backfill itself, in turn
+            return totals
+        totals["event"] = None if found.total >= found.max_elements else found.total
+    return totals
 
 
 def status(
-    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
     config: Path | None = ConfigOption,
 ) -> None:
-    """Offsets and lag, deliveries by state per pipeline, last runs, dead letters."""
+    """Source offset and lag, the queue by state per pipeline and target (oldest due), erasures
+    pending, recent runs (kind, start, duration, per-target counts)."""
     with _session(config, exclusive=False) as s:
         data = _status(s)
     if as_json:
-        typer.echo(json.dumps(data, indent=2, default=str))
+        typer.echo(dumps(data))
         return
     console = Console()
     if console.is_terminal:
         render_status(data, console)
         return
-    for src in data["streams"]:
-        typer.echo(
-            f"source {_label(src)}: offset {src['offset']}, stream last "
-            f"{src['last_offset']}, lag {src['lag']}, lease {src['lease_owner'] or 'free'}"
-        )
-    for name, states in sorted(data["pipelines"].items()):
-        parts = ", ".join(f"{k} {v}" for k, v in sorted(states.items()))
-        typer.echo(f"pipeline {name}: {parts or 'no deliveries'}")
-    for r in data["runs"]:
-        typer.echo(f"run {r['run_id']} ({r['kind']}): {r['status']} {json.dumps(r['counts'])}")
-    typer.echo(f"dead letters: {data['dead_total']}")
-    for d in data["dead_letters"]:
-        typer.echo(f"  #{d['id']} {d['pipeline']} {d['entity_id']}: {d['last_error']}")
+    for line in plain_status(data):
+        typer.echo(line)
 
 
-def _label(src: dict[str, Any]) -> str:
-    """``<ws>/<node>`` of the single source form; ``<source> (<stream>)`` of named ones."""
-    return src["stream"] if src["source"] == "default" else f"{src['source']} ({src['stream']})"
-
-
-def _stream_status(s: _Session, client: ContacthubClient) -> dict[str, Any]:
-    cp = s.store.checkpoint(client.stream)
-    offset = cp.offset if cp else 0
+def _last_offset(client: ContacthubClient) -> int | None:
+    """The stream's end from Contacthub; ``None`` when it does not answer (the recorded one
+    is shown instead): status must work during an outage."""
     try:
-        last: int | None = client.last_offset()
+        return client.last_offset()
     except SyncerError:
-        last = cp.stream_last_offset if cp else None
-    return {
-        "source": client.source,
-        "stream": client.stream,
-        "offset": offset,
-        "last_offset": last,
-        "lag": None if last is None else max(0, last - offset),
-        "lease_owner": cp.lease_owner if cp else None,
-        "lease_expires_at": cp.lease_expires_at if cp else None,
-        "backfill": cp.backfill_state if cp else None,
-    }
+        return None
 
 
-def _status(s: _Session) -> dict[str, Any]:
-    streams = [_stream_status(s, c) for c in s.clients]
-    with s.store.reader() as conn:
-        pipelines = ops.deliveries_by_state(conn)
-        dead = ops.dead_letters(conn)
-        dead_total = ops.count_dead(conn)
-    for p in s.cfg.pipelines:
-        pipelines.setdefault(p.name, {})
-    return {
-        "source": streams[0],  # the first stream (the only one of the single source form)
-        "streams": streams,  # every source node's stream
-        "pipelines": pipelines,
-        "runs": s.store.last_runs(5),
-        "dead_letters": dead,
-        "dead_total": dead_total,
-    }
+def _status(s: _Session, pipelines: bool = True) -> dict[str, Any]:
+    streams = [(c.source, c.stream, _last_offset(c)) for c in s.clients]
+    targets = {p.name: p.target for p in s.cfg.pipelines} if pipelines else {}
+    return collect_status(s.store, streams, targets)
 
 
 SourceOption = typer.Option(
@@ -397,14 +438,21 @@ def _offsets_app() -> typer.Typer:
 
     @app.command("show")
     @clean_errors
-    def show(config: Path | None = ConfigOption) -> None:
+    def show(config: Path | None = ConfigOption, as_json: bool = JsonOption) -> None:
         """Print the committed offset and the stream's last offset."""
         with _session(config, exclusive=False) as s:
-            streams = _status(s)["streams"]
-        for data in streams:
+            streams = _status(s, pipelines=False)["streams"]
+        keys = ("source", "stream", "offset", "last_offset", "lag", "checked_at")
+        data = [{k: src[k] for k in keys} for src in streams]
+        if as_json:
+            # the first stream's offsets (the only one of the single source form), and with
+            # several sources every stream's, as in `status`
+            typer.echo(dumps({**data[0], "streams": data} if len(data) > 1 else data[0]))
+            return
+        for src in data:
             typer.echo(
-                f"{_label(data)}: offset {data['offset']}, stream last "
-                f"{data['last_offset']}, lag {data['lag']}"
+                f"{stream_label(src)}: offset {src['offset']}, stream last "
+                f"{src['last_offset']}, lag {src['lag']}"
             )
 
     def _set(s: _Session, offset: int, force: bool, source: str | None) -> None:
@@ -452,7 +500,7 @@ def _offsets_app() -> typer.Typer:
     return app
 
 
-def health(config: Path | None = ConfigOption) -> None:
+def health(config: Path | None = ConfigOption, as_json: bool = JsonOption) -> None:
     """Exit 0 when every job's heartbeat is fresh, 1 when one is stale or missing."""
     with _session(config, exclusive=False) as s:
         beats = {b["job"]: b for b in s.store.heartbeats()}
@@ -461,12 +509,21 @@ def health(config: Path | None = ConfigOption) -> None:
             f"deliver:{t}" for t in s.cfg.targets if any(p.target == t for p in s.cfg.pipelines)
         ]
     now, bad = time.time(), []
+    report = []
     for job in jobs:
         beat = beats.get(job)
+        age = None if beat is None else round(now - beat["at"], 1)
+        fresh = beat is not None and now - beat["at"] <= 2 * beat["interval"] + 30
+        report.append(
+            {"job": job, "fresh": fresh, "age_seconds": age, "owner": beat and beat["owner"]}
+        )
         if beat is None:
             bad.append(f"{job}: no heartbeat yet")
-        elif now - beat["at"] > 2 * beat["interval"] + 30:
+        elif not fresh:
             bad.append(f"{job}: last heartbeat {now - beat['at']:.0f}s ago ({beat['owner']})")
+    if as_json:
+        typer.echo(dumps({"healthy": not bad, "jobs": report}))
+        raise typer.Exit(1 if bad else 0)
     for line in bad:
         typer.echo(f"stale: {line}", err=True)
     if bad:

@@ -37,7 +37,7 @@ def test_a_relative_sqlite_path_follows_the_config_file(
     env = sandbox.env(SYNCER_CONFIG=str(config))
     status = run(["status"], cwd=config.parent.parent, env=env)
     assert status.returncode == 0, status.stderr
-    assert "pipeline newsletter: pending " in status.stdout, status.stdout
+    assert "queue newsletter -> nrs: pending 38," in status.stdout, status.stdout
     assert not (config.parent.parent / "syncer.db").exists()
 
 

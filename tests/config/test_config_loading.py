@@ -44,7 +44,7 @@ def test_example_validates(example_path: Path, env: dict[str, str]) -> None:
     assert (np6.import_.binding, np6.import_.flush_every, np6.import_.separator) == (1234, 60, ";")
     assert cfg.source.poll_interval == 30.0
     assert cfg.source.token.get_secret_value() == "ch-token-123"
-    assert cfg.pipelines[1].list_ == "VIP {{ base.address.country | upper }}"
+    assert cfg.pipelines[1].list_ == "VIP {{ base.address.country | country }}"
     assert cfg.pipelines[2].fields["1003"] == "{{ properties.amount.total | round(2) }}"
 
 

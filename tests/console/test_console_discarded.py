@@ -81,7 +81,9 @@ def states(store: Store) -> dict[int, str]:
 
 def test_every_state_list_knows_discarded() -> None:
     assert delivery_ops.DISCARDED in delivery_ops.STATES
-    assert set(status_view.STATES) == set(queries.STATES) == set(delivery_ops.STATES)
+    # status's queue splits dead into invalid (rejected before sending) and dead
+    assert set(status_view.QUEUE_STATES) - {"invalid"} == set(queries.STATES)
+    assert set(queries.STATES) == set(delivery_ops.STATES)
     assert delivery_ops.DISCARDED not in delivery_ops.OPEN_STATES
     assert delivery_ops.DISCARDED not in ingest_ops.OPEN_STATES
 
@@ -106,19 +108,19 @@ def test_discarded_is_counted_but_is_no_dead_letter(store: Store) -> None:
     assert samples[("syncer_dead_letters", (("pipeline", "newsletter"),))] == 1
     # syncer status in a terminal: a discarded column with the count
     out = io.StringIO()
-    data = {
-        "source": {"stream": "s", "offset": 0, "last_offset": 0, "lag": 0, "lease_owner": None},
-        "pipelines": {"newsletter": {"dead": 1, "discarded": 3}},
-        "runs": [],
-        "dead_total": 1,
-        "dead_letters": [],
-    }
+    with store.reader() as conn:
+        queue = status_view.queues(conn, time.time())
+    src = {"stream": "s", "offset": 0, "last_offset": 0, "lag": 0, "lease_owner": None}
+    src["backfill"] = {"state": None, "slices": {}}
+    data = {"source": src, "queues": queue, "erasures_pending": 0, "runs": []}
     status_view.render_status(data, Console(file=out, width=200, color_system=None))
     table = out.getvalue()
     header = next(line for line in table.splitlines() if "pipeline" in line and "dead" in line)
-    assert "discarded" in header
+    columns = [c.strip() for c in header.split("┃")[1:-1]]
     newsletter = next(line for line in table.splitlines() if "newsletter" in line)
-    assert newsletter.split("│")[-2].strip() == "3"  # the last column: discarded
+    cells = [c.strip() for c in newsletter.split("│")[1:-1]]
+    assert cells[columns.index("discarded")] == "3"
+    assert cells[columns.index("dead")] == "1"
 
 
 def test_discarded_is_never_claimed_coalesced_planned_or_retried(store: Store) -> None:

@@ -42,10 +42,13 @@ def test_backfill_status_offsets_and_sync_once(sqlite_url: str, tmp_path: Path) 
         assert done.returncode == 0, done.stderr
         assert "backfill finished: 300 customer and 0 event documents scanned" in done.stdout
         assert "customer and 0 event documents scanned" in done.stdout
-        assert "backfill customers:" in done.stderr  # plain progress lines off a TTY
+        # off a TTY, progress log lines (here the closing one, with the search's total)
+        assert "backfill finished: customers: 300/300" in done.stderr
         status = json.loads(cli(cfg, "status", "--json").stdout)
-        assert status["source"]["backfill"] == "done" and status["source"]["lag"] == 0
-        assert status["pipelines"] == {"nobody": {}}
+        assert status["source"]["backfill"]["state"] == "done" and status["source"]["lag"] == 0
+        assert [(q["pipeline"], q["open"], q["done"]) for q in status["queues"]] == [
+            ("nobody", 0, 0)
+        ]
         # offsets: set refuses while a live lease is held, unless --force
         store = Store(sqlite_url)
         assert store.acquire_lease(STREAM, "someone-else:1:x", ttl=60)

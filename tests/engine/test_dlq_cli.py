@@ -80,20 +80,20 @@ def cfg_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_dlq_list_retry_and_plan(cfg_path: Path) -> None:
     runner = CliRunner()
-    listed = runner.invoke(app, ["dlq", "list", "--config", str(cfg_path), "--json"])
+    listed = runner.invoke(app, ["dlq", "list", "--all", "--config", str(cfg_path), "--json"])
     assert listed.exit_code == 0, listed.output
     doc = json.loads(listed.output)
-    assert doc["count"] == 2 and {d["error"] for d in doc["dead"]} == {
+    assert doc["total"] == 2 and {d["error"] for d in doc["records"]} == {
         "360NRS 422: bad phone",
         "360NRS 422: bad email",
     }
     text = runner.invoke(app, ["dlq", "list", "-c", str(cfg_path), "--pipeline", "news"])
     assert "bad phone" in text.output and "2 dead deliveries" in text.output
-    first = min(d["id"] for d in doc["dead"])
+    first = min(d["id"] for d in doc["records"])
     retried = runner.invoke(app, ["dlq", "retry", "-c", str(cfg_path), "--id", str(first)])
     assert retried.exit_code == 0 and "1 deliveries queued again" in retried.output
     left = json.loads(runner.invoke(app, ["dlq", "list", "-c", str(cfg_path), "--json"]).output)
-    assert left["count"] == 1
+    assert left["total"] == 1
     planned = runner.invoke(app, ["plan", "-c", str(cfg_path), "--json"])
     assert planned.exit_code == 0, planned.output
     plan = json.loads(planned.output)

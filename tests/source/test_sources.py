@@ -241,10 +241,13 @@ def test_dlq_and_metrics_per_source(tmp_path: Path) -> None:
 
     def dead(*args: str) -> list[str]:
         result = CliRunner().invoke(
-            app, ["dlq", "list", "--json", "--config", str(path), *args], env=ENV
+            app, ["dlq", "list", "--all", "--json", "--config", str(path), *args], env=ENV
         )
         assert result.exit_code == 0, result.output
-        return [d["entity_id"] for d in json.loads(result.stdout)["dead"]]
+        doc = json.loads(result.stdout)
+        # the groups (and their total) are of the same source as the records
+        assert doc["total"] == sum(g["count"] for g in doc["groups"]) == len(doc["records"])
+        return [d["entity_id"] for d in doc["records"]]
 
     assert sorted(dead()) == ["brand-fr:c1", "c9"]
     assert dead("--source", "brand-fr") == ["brand-fr:c1"]
@@ -308,3 +311,47 @@ def test_the_daemon_polls_a_source_while_another_is_stuck_in_retries(tmp_path: P
                 c.http.close()
             store.close()
     assert not runner.is_alive()
+
+
+def test_backfill_status_and_offsets_report_every_stream(tmp_path: Path) -> None:
+    """The operator output (--json, plain status) of a config with two sources, three nodes:
+    each source node's stream has its own backfill run, row and offsets."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from syncer.cli.main import app
+
+    _sim, served = _served(tmp_path)
+    path = _config(tmp_path, served.url)
+
+    def cli(*args: str) -> Any:
+        result = CliRunner().invoke(app, [*args, "--config", str(path)], env=ENV)
+        assert result.exit_code == 0, result.output
+        return result
+
+    with served:
+        # default has no pipeline: only brand-fr's two nodes are backfilled, each its own run
+        done = json.loads(cli("backfill", "--quiet", "--json").stdout)
+        streams = [stream_key("brand-fr", WS2, n) for n in (NODE_A, NODE_B)]
+        assert [d["stream_key"] for d in done["streams"]] == streams
+        assert done["stream_key"] == streams[0] and done["source"] == "brand-fr"
+        assert sum(d["customers"] for d in done["streams"]) == 2
+        assert len({d["run_id"] for d in done["streams"]}) == 2
+        status = json.loads(cli("status", "--json").stdout)
+        assert [(s["source"], s["backfill"]["state"]) for s in status["streams"]] == [
+            ("default", None),
+            ("brand-fr", "done"),
+            ("brand-fr", "done"),
+        ]
+        assert status["source"] == status["streams"][0]
+        assert [r["kind"] for r in status["runs"]] == ["backfill", "backfill"]
+        plain = cli("status").stdout.splitlines()
+        assert [line.split(": offset")[0] for line in plain if line.startswith("source ")] == [
+            f"source {WS}/{NODE}",
+            f"source brand-fr ({streams[0]})",
+            f"source brand-fr ({streams[1]})",
+        ]
+        shown = json.loads(cli("offsets", "show", "--json").stdout)
+        every = [stream_key("default", WS, NODE), *streams]
+        assert [s["stream"] for s in shown["streams"]] == every

@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
 from ..app import ADMIN_PREFIX, FaultMiddleware
+from .api_configuration import ConfigurationRoutes
 from .api_customers import CustomerRoutes
 from .api_events import EventRoutes
 from .api_updates import UpdateRoutes
@@ -27,7 +28,7 @@ PREFIX = "/hub/v1/workspaces/{ws}"
 BIG_LOAD = 50_000
 
 
-class ContacthubSimulator(CustomerRoutes, EventRoutes, UpdateRoutes):
+class ContacthubSimulator(CustomerRoutes, EventRoutes, UpdateRoutes, ConfigurationRoutes):
     """Contacthub API simulator: customers, events and the update stream of workspaces.
 
     Constructor: ``workspace_id``, ``node_ids`` (entry nodes of that workspace), ``token``
@@ -49,6 +50,10 @@ class ContacthubSimulator(CustomerRoutes, EventRoutes, UpdateRoutes):
             ("/events/{eid}", self.delete_event, ["DELETE"]),
             ("/updates", self.read_updates, ["GET"]),
             ("/updates/last-offset", self.last_offset, ["GET"]),
+            ("/configuration/properties/base", self.base_properties, ["GET"]),
+            ("/configuration/properties/extended", self.extended_properties, ["GET"]),
+            ("/configuration/events", self.event_configurations, ["GET"]),
+            ("/configuration/nodes/entries", self.entry_nodes, ["GET"]),
             (
                 "/configuration/nodes/entries/{nid}/unique-customer-matching-policy",
                 self.matching_policy,
