@@ -17,7 +17,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from sqlalchemy import func, select
+
 from ..logs import get_logger
+from ..state.schema import deliveries
 from ..state.store import Store
 
 __all__ = ["Tally", "backfill_progress", "sync_progress"]
@@ -198,10 +201,11 @@ def _sync_tallies(
     now = time.monotonic()
     checkpoints = [(store.checkpoint(stream), base) for stream, base in bases.items()]
     with store.reader() as conn:
-        rows = conn.exec_driver_sql(
-            "SELECT target, state, COUNT(*) FROM deliveries WHERE state IN "
-            "('pending', 'failed', 'in_flight') OR updated_at >= ? GROUP BY target, state",
-            (since,),
+        d = deliveries.c
+        rows = conn.execute(  # portable SQL: the driver's placeholder style differs
+            select(d.target, d.state, func.count())
+            .where(d.state.in_(("pending", "failed", "in_flight")) | (d.updated_at >= since))
+            .group_by(d.target, d.state)
         ).all()
     ends = [(cp, base) for cp, base in checkpoints if cp and cp.stream_last_offset is not None]
     if ends:  # several streams: one tally of every update read (offsets are per stream)
