@@ -28,10 +28,6 @@ def phone(n: int) -> str:
 
 class TestOctopushContract(TargetContract):
     on_delete_modes: ClassVar[tuple[str, ...]] = ("delete",)
-    skip: ClassVar[dict[str, str]] = {
-        "429_without_retry_after": "the Octopush simulator has no rate_limit switch yet "
-        "(syncer/sandbox/octopush.py, outside this branch): its 429s always carry Retry-After",
-    }
     bad_reason = "not a valid E.164 phone"
 
     @pytest.fixture(scope="class")
