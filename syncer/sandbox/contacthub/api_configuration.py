@@ -29,75 +29,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .base import ContacthubBase, paged
+from .behaviour import EVENT_TYPES, PASSIVE_EVENT_TYPES
+from .customers import BASE_KEYS
 from .http import json_response
 
-# DIGEST.md §1.3 (customer JSON, response sample of Search/Get, [S002:L2223-2436])
-BASE_PROPERTIES = (
-    "pictureUrl",
-    "title",
-    "prefix",
-    "firstName",
-    "lastName",
-    "middleName",
-    "gender",
-    "dob",
-    "locale",
-    "timezone",
-    "contacts",
-    "address",
-    "credential",
-    "educations",
-    "likes",
-    "socialProfile",
-    "jobs",
-    "subscriptions",
-)
-
-# contacthub-swagger-1.51.yaml definitions/EventType (L5311-5357)
-EVENT_TYPES = (
-    "abandonedCart",
-    "addedCompare",
-    "addedProduct",
-    "addedWishlist",
-    "campaignBlacklisted",
-    "campaignBounced",
-    "campaignLinkClicked",
-    "campaignMarkedSpam",
-    "campaignOpened",
-    "campaignSent",
-    "campaignSubscribed",
-    "campaignUnsubscribed",
-    "changedSetting",
-    "clickedLink",
-    "closedTicket",
-    "completedOrder",
-    "eventConfirmed",
-    "eventDeclined",
-    "eventEligible",
-    "eventInvited",
-    "eventNoShow",
-    "eventNotInvited",
-    "eventParticipated",
-    "eventRegistered",
-    "formCompiled",
-    "genericActiveEvent",
-    "genericPassiveEvent",
-    "loggedIn",
-    "loggedOut",
-    "openedTicket",
-    "orderShipped",
-    "removedCompare",
-    "removedProduct",
-    "removedWishlist",
-    "repliedTicket",
-    "reviewedProduct",
-    "searched",
-    "serviceSubscribed",
-    "serviceUnsubscribed",
-    "viewedPage",
-    "viewedProduct",
-    "viewedProductCategory",
-)
+# what the simulator itself accepts, so a listing never disagrees with a write: the base keys
+# of a customer (DIGEST.md §1.3) and the event types of API 1.299.1 (a superset of 1.51's enum)
+BASE_PROPERTIES = sorted(BASE_KEYS)
 
 
 def _json_type(value: Any) -> dict[str, Any]:
@@ -140,13 +78,13 @@ class ConfigurationRoutes(ContacthubBase):
             {
                 "id": event_type,
                 "type": event_type,
-                "mode": "PASSIVE" if event_type.startswith("campaign") else "ACTIVE",
+                "mode": "PASSIVE" if event_type in PASSIVE_EVENT_TYPES else "ACTIVE",
                 "label": event_type,
                 "description": event_type,
                 "propertiesSchema": json.dumps({"type": "object"}),
                 "enabled": True,
             }
-            for event_type in EVENT_TYPES
+            for event_type in sorted(EVENT_TYPES)
         ]
         return json_response(paged(elements, len(elements), 0, len(elements), len(elements)))
 
