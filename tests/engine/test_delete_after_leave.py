@@ -69,10 +69,9 @@ def _actions(store: Store) -> list[tuple[str, str, str]]:
     return [(r.pipeline, r.action, r.state) for r in rows]
 
 
-def test_a_customer_who_left_an_octopush_list_is_deleted_from_the_account(
-    octopush: str, store: Store
-) -> None:
-    cfg = _cfg(
+def _promo_cfg(octopush: str) -> SyncerConfig:
+    """One Octopush list pipeline, ``promo`` (tag ``promo``), that deletes on a forget."""
+    return _cfg(
         {
             "sms": {
                 "type": "octopush",
@@ -93,6 +92,12 @@ def test_a_customer_who_left_an_octopush_list_is_deleted_from_the_account(
             }
         ],
     )
+
+
+def test_a_customer_who_left_an_octopush_list_is_deleted_from_the_account(
+    octopush: str, store: Store
+) -> None:
+    cfg = _promo_cfg(octopush)
     feed = Feed(cfg, store)
     doc = {"phone": "+33612345678"}
     with Deliverer(cfg, store, run_id="t") as deliverer:
@@ -154,27 +159,7 @@ def test_a_target_made_by_order_events_is_deleted_with_the_customer(np6: str, st
 
 
 def test_a_customer_syncer_never_wrote_gets_no_delete(octopush: str, store: Store) -> None:
-    cfg = _cfg(
-        {
-            "sms": {
-                "type": "octopush",
-                "base_url": octopush + "/v1/public",
-                "api_login": LOGIN,
-                "api_key": KEY,
-            }
-        },
-        [
-            {
-                "name": "promo",
-                "target": "sms",
-                "entity": "customer",
-                "when": {"tags_any": ["promo"]},
-                "fields": {"phone_number": "phone"},
-                "list": "Promo",
-                "on_delete": "delete",
-            }
-        ],
-    )
+    cfg = _promo_cfg(octopush)
     feed = Feed(cfg, store)
     feed.put([("c1", {"phone": "+33612345678"}, set())])  # never selected, never sent
     feed.delete("c1")
