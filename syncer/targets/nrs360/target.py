@@ -262,10 +262,9 @@ class Nrs360Target:
                 if origin is None and change.resent and _created_since(found, change.known):
                     origin = SYNCER
                 stage.origin = origin
-                mine = origin == SYNCER  # its groups are syncer's: nothing else to keep
-                self.client.update_contact(
-                    found_id, body if mine else _merged(body, groups_of(found), managed)
-                )
+                # merged even when it is syncer's: a group another pipeline's lost write put
+                # there is not in the state yet, and that pipeline's own row settles it
+                self.client.update_contact(found_id, _merged(body, groups_of(found), managed))
                 return found_id, "updated", origin
         return self._create(body, managed, stage)
 
