@@ -11,7 +11,8 @@ leave       the customer left the pipeline: its groups/lists go, the contact sta
 delete      the customer was deleted in Contacthub: the pipeline's ``on_delete``
 invalid     mapping failed (bad phone, missing key field, no entity): dead at once
 superseded  an upsert or leave of a customer deleted since (or an event of one): nothing
-            is sent, the delete is (once a delete is known, only the delete goes out)
+            is sent, the delete is (once a delete is known, only the delete goes out);
+            an upsert of a customer who left the pipeline since: the newer leave row goes
 ==========  ===========================================================================
 
 ``joins``/``leaves`` are the group/list names the change adds to or removes from this
@@ -136,6 +137,15 @@ class Planner:
         if row.action != "delete" and customer is not None and customer.deleted:
             return Planned(row, "superseded", subject, None)
         doc = self.document(row, entities)
+        if (
+            row.action == "upsert"
+            and row.entity_type == "customer"
+            and doc is not None
+            and not mapper.accepts("customer", doc)
+        ):
+            # mapped from its newest version, the upsert would send (or fail on) what the
+            # customer is no longer; ingest queued a leave for that version behind this row
+            return Planned(row, "superseded", subject, None)
         record: MappedRecord | None = None
         error: str | None = None
         if doc is None:

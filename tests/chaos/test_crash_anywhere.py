@@ -156,6 +156,7 @@ def run_crash_loop(
         if problems:  # keep the evidence next to the state DB and the log
             for name in ("nrs360", "octopush", "np6"):
                 (tmp_path / f"{name}.json").write_text(json.dumps(sims.state(name)))
+            sims.dump_calls(tmp_path)
     covered = Counter(p for k in landed for p in k["phases"])
     print(  # shown with -s / on failure: where the kills landed
         f"{kills} kills in {loop_seconds:.0f} s, {len(churn.journal)} churn writes; "

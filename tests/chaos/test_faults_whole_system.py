@@ -180,6 +180,7 @@ def run_faults(
         if problems:
             for name in SIM.values():
                 (tmp_path / f"{name}.json").write_text(json.dumps(sims.state(name)))
+            sims.dump_calls(tmp_path)
     (tmp_path / "samples.json").write_text(json.dumps(sampler.samples))
     base = base_end - base_start
     settle = min(3.0, outage / 4)  # calls in flight when the outage began

@@ -31,6 +31,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import re
@@ -546,10 +547,30 @@ class Call:
     started: float
     ended: float | None = None
     status: int | None = None
+    query: str = ""
+    body: bytes = b""  # the request's
+    answer: bytes = b""  # the response's first ANSWER_KEPT bytes
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "path": self.path,
+            "query": self.query,
+            "started": round(self.started, 3),
+            "ended": None if self.ended is None else round(self.ended, 3),
+            "status": self.status,
+            "body": self.body.decode("utf-8", "replace"),
+            "answer": self.answer.decode("utf-8", "replace"),
+        }
+
+
+ANSWER_KEPT = 2000  # bytes of each answer the call log keeps (listings are long)
 
 
 class Tap:
-    """ASGI middleware recording every API call (start, end, status) of one simulator.
+    """ASGI middleware recording every API call (start, end, status, request body, the start
+    of the answer) of one simulator: :meth:`Sims.dump_calls` writes them next to the evidence
+    of a failed end-state check.
 
     ``hold(pattern, seconds)`` arms it once: the next call whose ``"METHOD /path"`` contains
     ``pattern`` runs (the simulator applies it), then its answer waits ``seconds`` before
@@ -586,7 +607,12 @@ class Tap:
         if scope["type"] != "http" or scope["path"].startswith("/_sandbox"):
             await self.app(scope, receive, send)
             return
-        call = Call(scope["method"], scope["path"], time.monotonic())
+        call = Call(
+            scope["method"],
+            scope["path"],
+            time.monotonic(),
+            query=scope.get("query_string", b"").decode("latin-1"),
+        )
         key = f"{call.method} {call.path}"
         with self.lock:
             self.calls.append(call)
@@ -594,7 +620,15 @@ class Tap:
             if hold:
                 self._hold = None
 
+        async def reading() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                call.body += message.get("body", b"")
+            return message
+
         async def tapped(message: Message) -> None:
+            if message["type"] == "http.response.body" and len(call.answer) < ANSWER_KEPT:
+                call.answer += message.get("body", b"")[: ANSWER_KEPT - len(call.answer)]
             if message["type"] == "http.response.start":
                 call.status = message["status"]
                 if hold is not None:
@@ -603,7 +637,7 @@ class Tap:
             await send(message)
 
         try:
-            await self.app(scope, receive, tapped)
+            await self.app(scope, reading, tapped)
         finally:
             call.ended = time.monotonic()
 
@@ -648,6 +682,13 @@ class Sims:
     def state(self, name: str) -> dict[str, Any]:
         data: dict[str, Any] = httpx.get(self.url(name) + "/_sandbox/state", timeout=120).json()
         return data
+
+    def dump_calls(self, directory: Path) -> None:
+        """Every recorded API call, one JSON line each, in ``<directory>/<sim>-calls.jsonl``."""
+        for name, tap in self.taps.items():
+            with tap.lock:
+                lines = [json.dumps(c.as_json()) for c in tap.calls]
+            (directory / f"{name}-calls.jsonl").write_text("\n".join(lines), encoding="utf-8")
 
     def faults(self, name: str, **plan: Any) -> None:
         httpx.put(self.url(name) + "/_sandbox/faults", json=plan, timeout=10).raise_for_status()

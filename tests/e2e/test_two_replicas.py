@@ -159,6 +159,7 @@ def test_two_replicas_sigkilled_in_turn_end_in_the_exact_state(tmp_path: Path, p
         if problems:  # the evidence next to the logs
             for name in ("nrs360", "octopush", "np6"):
                 (tmp_path / f"{name}.json").write_text(json.dumps(sims.state(name)))
+            sims.dump_calls(tmp_path)
     engine = create_engine(pg_url)
     with engine.connect() as conn:
         dead = conn.execute(text("SELECT count(*) FROM deliveries WHERE state = 'dead'")).scalar()

@@ -76,3 +76,30 @@ def test_a_failed_upsert_then_a_delete_sends_only_the_delete(nrs_a: str, store: 
     # b's unsubscribe is the only write: no contact POST/PUT
     assert set(_writes(nrs_a)) == {"PUT /api/rest/v2/blacklist/mailing"}, _writes(nrs_a)
     assert emails(nrs_a) == {}
+
+
+def test_an_upsert_whose_customer_left_the_pipeline_since_is_not_dead(
+    nrs_a: str, store: Store
+) -> None:
+    """An upsert in flight when the customer stops matching (a churn removed the key field):
+    the newer version is the leave's to send; the upsert used to be mapped from it and end dead
+    ("no key field"), failing a run that lost nothing (crash suite, fresh clone)."""
+    cfg = config({"t": nrs_target(nrs_a)}, [pipeline("a", "t")])
+    feed = Feed(cfg, store)
+    feed.put([("c1", person(1), {"a"})])
+    with Deliverer(cfg, store, run_id="t") as deliverer:
+        assert deliverer.run_all_once()["t"].created == 1
+    feed.put([("c1", person(1, "Bea"), {"a"})])
+    with store.transaction() as conn:  # a worker claims the update for 10 ms and dies
+        assert len(ops.claim(conn, "t", "gone", 10, time.time(), 0.01)) == 1
+    feed.put([("c1", {"name": "Bea"}, set())])  # no e-mail, no tag: it left the pipeline
+    assert [(a, s) for a, s, _ in _rows(store)][1:] == [
+        ("upsert", "in_flight"),
+        ("leave", "pending"),
+    ]
+    time.sleep(0.05)
+    with Deliverer(cfg, store, run_id="t") as deliverer:
+        stats = deliverer.run_all_once()["t"]
+    assert (stats.dead, stats.invalid) == (0, 0), stats
+    assert [(a, s) for a, s, _ in _rows(store)][1:] == [("upsert", "done"), ("leave", "done")]
+    assert emails(nrs_a) == {}  # syncer's contact in no group any more: deleted

@@ -218,3 +218,31 @@ def test_a_create_cut_off_by_a_crash_stays_syncers(make: Callable[..., Harness],
     h.put("c1", doc(), set())
     assert h.run().left == 1
     assert set(contacts(sim)) == {"c0@example.com"}  # syncer's contact: deleted on its leave
+
+
+def test_a_create_cut_off_by_a_crash_then_a_leave_deletes_syncers_contact(
+    make: Callable[..., Harness], sim: str
+) -> None:
+    """As above, but the customer leaves the pipeline before the re-send: the leave's lookup
+    finds the contact and the identity noted before the create says it is syncer's, so it is
+    deleted; it used to count as someone else's, kept and dead-lettered (crash suite)."""
+    h = make(lookup_before_create=False)
+    h.put("c0", {"email": "c0@example.com"}, {"a"})
+    h.run()
+    h.put("c1", doc(), {"a"})
+    worker = h.deliverer.worker(TARGET)
+    with h.store.transaction() as conn:
+        rows = ops.claim(conn, TARGET, "crashed", 10, time.time(), 0.05)
+        known, hashes, touched = ops.load_known(conn, TARGET, ["c1"])
+        found = ops.load_entities(conn, [("customer", "c1")])
+        [planned] = h.deliverer.planner.plan(rows, found, known, hashes, touched)
+        assert planned.change is not None
+        key = worker.target.identity(planned.change)  # type: ignore[attr-defined]
+        ops.note_identities(conn, TARGET, [("c1", key)], time.time())
+    [out] = worker.target.apply([planned.change], worker.ctx)  # then the process dies
+    assert out.detail == "created"
+    h.put("c1", doc(), set())  # it leaves while its create is still unrecorded
+    time.sleep(0.1)  # the claim expires
+    stats = h.run()
+    assert (stats.left, stats.dead) == (1, 0), stats
+    assert set(contacts(sim)) == {"c0@example.com"}

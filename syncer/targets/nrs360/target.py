@@ -307,17 +307,20 @@ class Nrs360Target:
         known = change.known
         contact_id: int | str | None = known.target_id
         current: Groups | None = None
+        origin = known.origin
         if contact_id is None and change.resent:
             # an earlier create may have reached 360NRS without its answer reaching us
             ident = self._identity(change)
             found = self._lookup(ident) if ident else None
             if found is not None:
                 contact_id, current = int(found["id"]), groups_of(found)
+                if origin is None and _created_since(found, known):
+                    origin = SYNCER  # a create cut off by a crash, as in _write_looked_up
         if contact_id is None:
             return Outcome.done(change, "skipped", memberships=frozenset())
         remaining = known.other_pipelines_names(change.pipeline)
         # syncer's contact: its create succeeded, or failed with a lost answer (see _Stage)
-        mine = known.origin == SYNCER
+        mine = origin == SYNCER
         if mine and not remaining:  # 360NRS cannot hold a contact in no group through its API
             self.client.delete_contact(contact_id)
             self.index.deleted(contact_id)
@@ -341,12 +344,14 @@ class Nrs360Target:
                 )
         try:
             self.client.update_contact(contact_id, body)
-            new_id = self._groups_dropped(change, contact_id, body, None)
+            new_id = self._groups_dropped(change, contact_id, body, origin)
         except NotFound:
             return Outcome.done(change, "left", memberships=frozenset(), forget=True)
         except ApiRejected as failure:
             return Outcome.dead(change, str(failure))
-        return Outcome.done(change, "left", target_id=str(new_id), memberships=frozenset())
+        return Outcome.done(
+            change, "left", target_id=str(new_id), memberships=frozenset(), origin=origin
+        )
 
     def _groups_dropped(
         self, change: Change, contact_id: int | str, body: dict[str, Any], origin: str | None
