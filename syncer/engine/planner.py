@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 from ..config import SyncerConfig
 from ..mapping import InvalidRecord, MappedRecord, PipelineMapper, compile_pipelines, payload_hash
+from ..mapping.names import NamePatterns
 from ..state import delivery_ops as ops
 from ..state import dlq_ops
 from ..state.delivery_ops import ClaimedRow, Entity
@@ -82,6 +83,13 @@ class Planner:
     def __init__(self, mappers: Mapping[str, PipelineMapper], on_delete: Mapping[str, OnDelete]):
         self.mappers = mappers
         self.on_delete = on_delete
+        #: per target, the group names its pipelines can render (syncer's groups there)
+        self.syncer_groups = {
+            target: NamePatterns.of(
+                s for m in mappers.values() if m.target == target for s in m.group_sources
+            )
+            for target in {m.target for m in mappers.values()}
+        }
 
     @staticmethod
     def subject_of(row: ClaimedRow, entities: Mapping[tuple[str, str], Entity]) -> str:
@@ -168,6 +176,7 @@ class Planner:
             resent=row.attempts > 0
             or row.taken_over
             or (subject in touched and known.target_id is None),
+            syncer_groups=self.syncer_groups[mapper.target],
         )
         if row.action == "leave":
             return Planned(row, "leave", subject, change, leaves=mine)

@@ -101,6 +101,11 @@ class PipelineMapper:
     _tag: str | None = field(repr=False)
     _rules: TargetRules | None = field(repr=False)
 
+    @property
+    def group_sources(self) -> tuple[str, ...]:
+        """The group names as the config writes them (templates unrendered)."""
+        return tuple(source for source, _ in self._groups)
+
     def accepts(self, entity_type: str, doc: Mapping[str, Any]) -> bool:
         """Whether this pipeline takes ``doc`` of kind ``entity_type`` ("customer"/"event").
 

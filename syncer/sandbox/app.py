@@ -104,7 +104,7 @@ class FaultMiddleware:
             await self.app(scope, receive, send)
             return
         method, path = scope["method"], scope["path"]
-        decision = self.sim.faults.decide()
+        decision = self.sim.faults.decide(method)
         if decision.delay_s:
             await asyncio.sleep(decision.delay_s)
         if decision.status:

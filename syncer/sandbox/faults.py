@@ -45,6 +45,8 @@ class FaultPlan:
     lost_response_rate: float = 0.0
     outage: bool = False
     seed: int = 0
+    #: the HTTP methods the plan applies to (``["PUT"]``: only writes fail); empty: all
+    methods: tuple[str, ...] = ()
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FaultPlan:
@@ -52,7 +54,8 @@ class FaultPlan:
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"unknown fault settings: {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**data)
+        methods = tuple(str(m).upper() for m in data.get("methods") or ())
+        return cls(**{**data, "methods": methods})
 
     @classmethod
     def profile(cls, name: str, seed: int = 0) -> FaultPlan:
@@ -91,9 +94,11 @@ class FaultInjector:
             self._tokens = plan.rate_limit
             self._refilled_at = time.monotonic()
 
-    def decide(self) -> Decision:
+    def decide(self, method: str = "") -> Decision:
         with self._lock:
             plan = self.plan
+            if plan.methods and method.upper() not in plan.methods:
+                return Decision()
             if plan.outage:
                 return Decision(status=503)
             if plan.rate_limit > 0:

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from ..mapping.mapper import MappedRecord
+from ..mapping.names import NamePatterns
 
 ChangeAction = Literal["upsert", "leave", "delete"]
 OutcomeStatus = Literal["done", "retry", "dead", "invalid"]
@@ -83,6 +84,9 @@ class Change:
     #: True when an earlier try may have reached the target (a retry, or a claim taken over
     #: from a crashed worker): look the record up before creating it, never create twice.
     resent: bool = False
+    #: the group names some pipeline of this target can render: syncer's groups on the
+    #: account, whatever the state recorded (see :mod:`syncer.mapping.names`)
+    syncer_groups: NamePatterns = field(default_factory=NamePatterns)
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ def sim(served: str) -> str:
 def make(sim: str, tmp_path: Path) -> Iterator[Callable[..., Harness]]:
     made: list[Harness] = []
 
-    def build(**target: Any) -> Harness:
+    def build(groups_a: tuple[str, ...] = ("Newsletter",), **target: Any) -> Harness:
         pipelines = [
             {
                 "name": name,
@@ -54,10 +54,10 @@ def make(sim: str, tmp_path: Path) -> Iterator[Callable[..., Harness]]:
                 "entity": "customer",
                 "when": {"tags_any": [name]},
                 "fields": {"email": "email", "name": "name"},
-                "groups": [group],
+                "groups": list(groups),
                 "on_delete": "delete",
             }
-            for name, group in (("a", "Newsletter"), ("b", "VIP"))
+            for name, groups in (("a", groups_a), ("b", ("VIP",)))
         ]
         settings = {
             "type": "360nrs",
@@ -246,3 +246,45 @@ def test_a_create_cut_off_by_a_crash_then_a_leave_deletes_syncers_contact(
     stats = h.run()
     assert (stats.left, stats.dead) == (1, 0), stats
     assert set(contacts(sim)) == {"c0@example.com"}
+
+
+COUNTRY = ("Newsletter", "Country {{ country }}")
+
+
+def test_a_contact_from_before_syncer_whose_group_changes_keeps_only_its_own_groups(
+    make: Callable[..., Harness], sim: str
+) -> None:
+    """Moving from Country IT to Country BE drops Country IT and keeps Staff. The check that
+    this account's PUT replaces groups used to count the kept Staff as a dropped group that
+    stayed, conclude "this account adds groups" and dead-letter the write."""
+    load_staff_contact(sim)
+    h = make(groups_a=COUNTRY)
+    h.put("c1", {**doc(), "country": "IT"}, {"a"})
+    assert h.run().done == 1
+    assert contacts(sim) == {"c1@example.com": (1, {"Staff", "Newsletter", "Country IT"})}
+    h.put("c1", {**doc(), "country": "BE"}, {"a"})
+    stats = h.run()
+    assert (stats.updated, stats.dead) == (1, 0), (stats, [d.last_error for d in h.dead()])
+    assert contacts(sim) == {"c1@example.com": (1, {"Staff", "Newsletter", "Country BE"})}
+
+
+def test_a_group_a_lost_write_put_there_goes_when_the_customer_moves_on(
+    make: Callable[..., Harness], sim: str
+) -> None:
+    """A write that put the contact in Country FR lost its answer, so the state never held
+    it there; the customer then moved to Belgium. Country FR is syncer's group (a pipeline
+    renders it), not one somebody added by hand: it goes, Staff stays (two-replica suite)."""
+    load_staff_contact(sim)
+    h = make(groups_a=COUNTRY)
+    h.put("c1", {**doc(), "country": "IT"}, {"a"})
+    assert h.run().done == 1
+    lose_put_answers = {"lost_response_rate": 1.0, "methods": ["PUT"]}  # the read before works
+    httpx.put(sim + "/_sandbox/faults", json=lose_put_answers).raise_for_status()
+    h.put("c1", {**doc(), "country": "FR"}, {"a"})
+    assert h.run(wait=0).retry == 1  # applied in 360NRS, the answer lost
+    assert contacts(sim)["c1@example.com"][1] == {"Staff", "Newsletter", "Country FR"}
+    httpx.put(sim + "/_sandbox/faults", json={}).raise_for_status()
+    h.put("c1", {**doc(), "country": "BE"}, {"a"})  # folded into the row waiting for its retry
+    stats = h.run()
+    assert (stats.updated, stats.dead) == (1, 0), (stats, [d.last_error for d in h.dead()])
+    assert contacts(sim) == {"c1@example.com": (1, {"Staff", "Newsletter", "Country BE"})}

@@ -108,14 +108,6 @@ class Nrs360Client:
     def update_contact(self, contact_id: str | int, body: dict[str, Any]) -> None:
         self._call("PUT", f"/contacts/{contact_id}", json=body)
 
-    def contact_group_ids(self, contact_id: str | int) -> set[int]:
-        """The ids of the groups a contact is in (``GET /contacts/{id}?include=groups``)."""
-        answer = self._call("GET", f"/contacts/{contact_id}", params={"include": "groups"}) or {}
-        groups = (answer.get("data") or {}).get("groups") or []
-        if isinstance(groups, dict):  # fractal may wrap an include in {"data": [...]}
-            groups = groups.get("data") or []
-        return {int(g["id"]) for g in groups if isinstance(g, dict) and "id" in g}
-
     def delete_contact(self, contact_id: str | int) -> bool:
         """Delete; False when it was not there (404 counts as done)."""
         try:

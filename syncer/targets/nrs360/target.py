@@ -22,7 +22,10 @@
   contact's groups (the simulator's default ``put_groups="replace"``; the reference is silent,
   DIGEST 2.8), so syncer reads the contact's groups first (``include=groups`` on the lookup or
   the listing it made anyway, else ``GET /contacts/<ID>?include=groups``) and sends them minus
-  the groups syncer holds the customer in, plus the groups it wants now. A contact syncer
+  syncer's groups, plus the groups it wants now. Syncer's groups are the ones it holds the
+  customer in and every name a pipeline of this account can render
+  (``Change.syncer_groups``): a group put there by a write whose answer was lost is syncer's
+  even though the state never recorded it (:mod:`syncer.mapping.names`). A contact syncer
   created is written without that read: its groups are syncer's (groups added to it by hand
   in 360NRS are replaced on its next update).
 * leave: ``PUT`` with the other pipelines' groups (and, for a contact syncer did not create,
@@ -33,7 +36,8 @@
 * dropping groups: the reference says a ``PUT`` with ``groupsIds`` adds the contact to them
   ("se añadirá"), the account may replace them instead (sandbox switch ``put_groups``). The
   first ``PUT`` that drops a group (a leave, or an upsert whose groups shrank) reads the
-  contact's groups back once: if the dropped ones stayed, this account adds, and from then on
+  contact's groups back once: if the dropped ones stayed (not merely the ones kept next to
+  them), this account adds, and from then on
   such a write of a contact syncer created deletes it and creates it again with the groups it
   must keep (its other fields come back with their pipelines' next change); a contact syncer
   did not create is never deleted for that: the write is dead, saying which groups to remove.
@@ -45,7 +49,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -60,6 +64,7 @@ from .payload import contact_body, identity_body, key_of
 TAKEN = "has already been taken"
 SYNCER, FOUND = "syncer", "found"  # provenance of a contact (id map ``origin``)
 Groups = list[dict[str, Any]]  # a contact's groups as read: ``[{id, name}]``
+Owned = Callable[[str], bool]  # is this group name one syncer manages on this contact?
 
 
 class _Stage:
@@ -73,11 +78,11 @@ class _Stage:
         self.origin: str | None = None
 
 
-def _merged(body: dict[str, Any], current: Groups, managed: set[str]) -> dict[str, Any]:
-    """``body`` with the groups of ``current`` syncer does not manage (names not in
-    ``managed``, case-folded) kept next to the groups syncer sends."""
+def _merged(body: dict[str, Any], current: Groups, managed: Owned) -> dict[str, Any]:
+    """``body`` with the groups of ``current`` syncer does not manage (``managed`` says no)
+    kept next to the groups syncer sends."""
     sent = list(body.get("groupsIds") or [])
-    kept = [int(g["id"]) for g in current if str(g.get("name", "")).casefold() not in managed]
+    kept = [int(g["id"]) for g in current if not managed(str(g.get("name", "")))]
     return {**body, "groupsIds": sent + [g for g in dict.fromkeys(kept) if g not in sent]}
 
 
@@ -147,17 +152,16 @@ class Nrs360Target:
             return Outcome.invalid(
                 change, "a 360NRS contact needs at least one group; the pipeline maps none"
             )
-        managed = {n.casefold() for n in names | _held(change)}
+        managed = _managed(change, names | _held(change))
         stage = _Stage()
-        dropped = bool(
-            change.known.memberships.get(change.pipeline, frozenset()) - set(record.groups)
-        )
+        # this pipeline's groups no pipeline wants any more: the PUT must take them away
+        dropping = change.known.memberships.get(change.pipeline, frozenset()) - names
         for tries in (1, 2):
             body = contact_body(record, self.groups.ids(names, ctx))
             try:
                 contact_id, detail, origin = self._write(change, body, managed, stage)
-                if dropped and detail == "updated":
-                    contact_id = self._groups_dropped(change, contact_id, body, origin)
+                if detail == "updated":
+                    contact_id = self._groups_dropped(change, contact_id, body, origin, dropping)
                 break
             except (RetryableError, ApiRejected) as failure:
                 # A cached group id the account no longer has: list the groups again, once.
@@ -178,7 +182,7 @@ class Nrs360Target:
         )
 
     def _write(
-        self, change: Change, body: dict[str, Any], managed: set[str], stage: _Stage
+        self, change: Change, body: dict[str, Any], managed: Owned, stage: _Stage
     ) -> tuple[int | str, str, str | None]:
         """Write the contact; ``(id, detail, provenance learnt or None)``."""
         contact_id: int | str | None = change.known.target_id
@@ -206,7 +210,7 @@ class Nrs360Target:
             self.index.finish(body, result[0] if result is not None else None)
 
     def _put_known(
-        self, change: Change, contact_id: int | str, body: dict[str, Any], managed: set[str]
+        self, change: Change, contact_id: int | str, body: dict[str, Any], managed: Owned
     ) -> bool:
         """``PUT`` a contact of known id; False when it is gone (404). One syncer did not
         create is read first, so the groups syncer does not manage stay."""
@@ -223,7 +227,7 @@ class Nrs360Target:
         return True
 
     def _put_listed(
-        self, contact_id: int, body: dict[str, Any], managed: set[str], stage: _Stage
+        self, contact_id: int, body: dict[str, Any], managed: Owned, stage: _Stage
     ) -> bool:
         """``PUT`` a contact the listing showed (it was there before syncer: its other groups
         stay); False when it is gone since (404)."""
@@ -245,7 +249,7 @@ class Nrs360Target:
         change: Change,
         body: dict[str, Any],
         contact_id: int | str | None,
-        managed: set[str],
+        managed: Owned,
         stage: _Stage,
     ) -> tuple[int | str, str, str | None]:
         if change.resent or self.lookup_first or contact_id is not None:
@@ -262,14 +266,15 @@ class Nrs360Target:
                 if origin is None and change.resent and _created_since(found, change.known):
                     origin = SYNCER
                 stage.origin = origin
-                # merged even when it is syncer's: a group another pipeline's lost write put
-                # there is not in the state yet, and that pipeline's own row settles it
-                self.client.update_contact(found_id, _merged(body, groups_of(found), managed))
+                mine = origin == SYNCER  # its groups are syncer's: nothing else to keep
+                self.client.update_contact(
+                    found_id, body if mine else _merged(body, groups_of(found), managed)
+                )
                 return found_id, "updated", origin
         return self._create(body, managed, stage)
 
     def _create(
-        self, body: dict[str, Any], managed: set[str], stage: _Stage
+        self, body: dict[str, Any], managed: Owned, stage: _Stage
     ) -> tuple[int | str, str, str | None]:
         """``POST``; when 360NRS says the e-mail/phone is taken, find that contact (it was
         there before syncer) and ``PUT``, keeping its other groups."""
@@ -331,8 +336,7 @@ class Nrs360Target:
                 current = self.client.contact_groups(contact_id)
             if current is None:  # gone meanwhile
                 return Outcome.done(change, "left", memberships=frozenset(), forget=True)
-            managed = {n.casefold() for n in remaining | _held(change)}
-            body = _merged(body, current, managed)
+            body = _merged(body, current, _managed(change, remaining | _held(change)))
             if not body["groupsIds"]:
                 names = sorted(str(g.get("name")) for g in current)
                 return Outcome.dead(
@@ -344,7 +348,8 @@ class Nrs360Target:
                 )
         try:
             self.client.update_contact(contact_id, body)
-            new_id = self._groups_dropped(change, contact_id, body, origin)
+            dropping = known.memberships.get(change.pipeline, frozenset()) - remaining
+            new_id = self._groups_dropped(change, contact_id, body, origin, dropping)
         except NotFound:
             return Outcome.done(change, "left", memberships=frozenset(), forget=True)
         except ApiRejected as failure:
@@ -354,14 +359,26 @@ class Nrs360Target:
         )
 
     def _groups_dropped(
-        self, change: Change, contact_id: int | str, body: dict[str, Any], origin: str | None
+        self,
+        change: Change,
+        contact_id: int | str,
+        body: dict[str, Any],
+        origin: str | None,
+        dropping: frozenset[str],
     ) -> int | str:
-        """After a ``PUT`` meant to drop groups: the contact's id, re-created in ``body``'s
-        groups when this account's ``PUT`` adds groups instead of replacing them (only a
-        contact syncer created: another is never deleted, :class:`ApiRejected` says why)."""
+        """After a ``PUT`` meant to drop the groups ``dropping``: the contact's id, re-created
+        in ``body``'s groups when this account's ``PUT`` adds groups instead of replacing them
+        (only a contact syncer created: another is never deleted, :class:`ApiRejected` says
+        why). The first such ``PUT`` reads the contact back: did the dropped groups stay? (Not
+        "is every group one syncer sent": the groups kept next to them are meant to stay.)"""
+        if not dropping:
+            return contact_id
         if self.put_adds_groups is None:
-            kept = self.client.contact_group_ids(contact_id)
-            self.put_adds_groups = not kept <= set(body.get("groupsIds") or [])
+            current = self.client.contact_groups(contact_id)
+            if current is None:  # gone meanwhile: the next write of it finds out
+                return contact_id
+            gone = {n.casefold() for n in dropping}
+            self.put_adds_groups = any(str(g.get("name", "")).casefold() in gone for g in current)
         if not self.put_adds_groups:
             return contact_id
         if (origin or change.known.origin) != SYNCER:
@@ -396,6 +413,15 @@ class Nrs360Target:
             self.client.delete_contact(contact_id)
             self.index.deleted(contact_id)
         return Outcome.done(change, "deleted", memberships=frozenset(), forget=True)
+
+
+def _managed(change: Change, names: set[str] | frozenset[str]) -> Owned:
+    """The groups syncer manages on this customer's contact: ``names`` (what syncer holds it
+    in and sends now) and every name a pipeline of this account can render, so that a group
+    put there by a write whose outcome was never recorded is syncer's too, not kept as if
+    someone else had added it (see :mod:`syncer.mapping.names`)."""
+    folded = {n.casefold() for n in names}
+    return lambda name: name.casefold() in folded or change.syncer_groups.match(name)
 
 
 def _held(change: Change) -> set[str]:
