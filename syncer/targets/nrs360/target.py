@@ -259,12 +259,7 @@ class Nrs360Target:
                 found = self._lookup(earlier)
             if found is not None:
                 found_id = int(found["id"])
-                # a re-send finds what the failed try left: syncer's create (its answer was
-                # lost) or a contact that was there; what that try was doing says which, and
-                # when the process died before it could say, the contact's age does
-                origin = change.known.origin if change.resent else FOUND
-                if origin is None and change.resent and _created_since(found, change.known):
-                    origin = SYNCER
+                origin = _resent_origin(found, change.known) if change.resent else FOUND
                 stage.origin = origin
                 mine = origin == SYNCER  # its groups are syncer's: nothing else to keep
                 self.client.update_contact(
@@ -319,8 +314,7 @@ class Nrs360Target:
             found = self._lookup(ident) if ident else None
             if found is not None:
                 contact_id, current = int(found["id"]), groups_of(found)
-                if origin is None and _created_since(found, known):
-                    origin = SYNCER  # a create cut off by a crash, as in _write_looked_up
+                origin = _resent_origin(found, known)
         if contact_id is None:
             return Outcome.done(change, "skipped", memberships=frozenset())
         remaining = known.other_pipelines_names(change.pipeline)
@@ -436,6 +430,15 @@ def _held(change: Change) -> set[str]:
 
 
 CREATED_TOLERANCE = 120.0  # seconds: 360NRS's clock (whole seconds) against the database's
+
+
+def _resent_origin(found: dict[str, Any], known: Known) -> str | None:
+    """Whose is the contact a re-send found? What the failed try was doing says (a create whose
+    answer was lost: syncer's); when the process died before it could say, the contact's age
+    does (:func:`_created_since`); else unknown."""
+    if known.origin is None and _created_since(found, known):
+        return SYNCER
+    return known.origin
 
 
 def _created_since(contact: dict[str, Any], known: Known) -> bool:
