@@ -36,6 +36,7 @@ from ..config.models import SyncerConfig
 from ..mapping import PipelineMapper, compile_pipelines
 from ..source.contacthub import instant_key
 from ..state import ingest_ops as ops
+from ..state.erasure_ops import ids_only
 
 Origin = Literal["stream", "backfill", "fetch"]
 
@@ -229,6 +230,7 @@ class _Batch:
         cid = item.entity_id
         if cid in self.suppressed:
             self.stats.suppressed += 1
+            item.payload = ids_only(cid)  # the inbox keeps no personal data of a forgotten one
             return
         if item.operation == "DELETE":
             self._delete_customer(item, cid)
@@ -306,9 +308,12 @@ class _Batch:
             return
         self.known_events.add(eid)
         cid = item.customer_id
+        forgotten = cid is not None and cid in self.suppressed
+        if forgotten:  # kept for dedupe, with nothing personal (the scrub may have run)
+            item.payload = ids_only(eid)
         self.entity_rows[("event", eid)] = self._entity_row(item, cid)
         self.stats.applied += 1
-        if cid is not None and cid in self.suppressed:
+        if forgotten:
             self.stats.suppressed += 1
             return
         kind = item.doc.get("type")

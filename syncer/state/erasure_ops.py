@@ -43,6 +43,9 @@ from .store import upsert
 
 OPEN_STATES = ("pending", "in_flight", "failed")
 NOT_DONE = (*OPEN_STATES, "dead")
+# a delete that ended without the target's acknowledgement: gave up, or closed unsent by an
+# operator (the console's Discard)
+UNACKED = ("dead", "discarded")
 SCRUB_BATCH = 1000  # customers per transaction (each batch costs a few scans of inbox/entities)
 
 
@@ -97,13 +100,19 @@ class ErasureRecord:
 
     @property
     def pending(self) -> bool:
-        return any(t.state != "done" for t in self.targets)
+        """A target has still to acknowledge, by the engine or an operator's retry (a
+        discarded delete will not be sent: it is not pending, and no acknowledgement)."""
+        return any(t.state not in ("done", "discarded") for t in self.targets)
+
+    @property
+    def discarded(self) -> bool:
+        return any(t.state == "discarded" for t in self.targets)
 
     @property
     def acknowledged_at(self) -> float | None:
         """When the last target acknowledged (None while pending; the request time when no
         target had to be told)."""
-        if self.pending:
+        if self.pending or self.discarded:
             return None
         return max((t.acked_at or t.updated_at or 0.0 for t in self.targets), default=None) or (
             self.requested_at
@@ -111,12 +120,15 @@ class ErasureRecord:
 
     @property
     def state(self) -> str:
-        """``pending``, ``dead`` (a target gave up: an operator must act), ``acknowledged``
-        (every target did, the scrub has not run yet) or ``scrubbed``."""
+        """``pending``, ``dead`` (a target gave up: an operator must act), ``discarded`` (an
+        operator closed a target's delete unsent: never acknowledged, never scrubbed),
+        ``acknowledged`` (every target did, the scrub has not run yet) or ``scrubbed``."""
         if any(t.state == "dead" for t in self.targets):
             return "dead"
         if self.pending:
             return "pending"
+        if self.discarded:
+            return "discarded"
         return "scrubbed" if self.scrubbed_at is not None else "acknowledged"
 
 
@@ -213,9 +225,10 @@ def completed_unscrubbed(conn: Connection, limit: int | None = None) -> list[str
     """Erasures every target acknowledged whose customer has no open delivery left (nothing
     will read its documents again) and that are not scrubbed yet."""
     e, d = erasures, deliveries
+    # a dead or discarded delete is no acknowledgement: the target may still hold the customer
     busy = exists().where(
         d.c.subject_id == e.c.entity_id,
-        (d.c.state.in_(OPEN_STATES)) | and_(d.c.state == "dead", d.c.action == "delete"),
+        (d.c.state.in_(OPEN_STATES)) | and_(d.c.state.in_(UNACKED), d.c.action == "delete"),
     )
     query = (
         select(e.c.entity_id)
@@ -263,6 +276,11 @@ def scrub(conn: Connection, ids: Sequence[str], now: float) -> None:
     conn.execute(update(erasures).where(erasures.c.entity_id.in_(ids)).values(scrubbed_at=now))
 
 
+def ids_only(entity_id: str) -> str:
+    """The document kept for a forgotten customer or one of its events: its id alone."""
+    return orjson.dumps({"id": entity_id}).decode()
+
+
 def _blank(conn: Connection, kind: str, ids: Sequence[str]) -> None:
     """Replace the stored documents by their id alone (the rows stay: the customer's version
     and deleted flag, an event's id that ingest dedupes on)."""
@@ -272,7 +290,7 @@ def _blank(conn: Connection, kind: str, ids: Sequence[str]) -> None:
             update(en)
             .where(en.c.entity_type == kind, en.c.entity_id == bindparam("b_id"))
             .values(payload=bindparam("b_doc"), pipelines=None),
-            [{"b_id": i, "b_doc": orjson.dumps({"id": i}).decode()} for i in chunk],
+            [{"b_id": i, "b_doc": ids_only(i)} for i in chunk],
         )
 
 

@@ -255,13 +255,18 @@ def test_scrub_leaves_no_email_or_phone_once_every_target_acknowledged(store: St
         assert erasure_ops.scrub_completed(conn, time.time()) == []
 
 
-@pytest.mark.parametrize("blocker", ["dead delete", "open upsert"])
+@pytest.mark.parametrize("blocker", ["dead delete", "discarded delete", "open upsert"])
 def test_no_scrub_while_a_delete_is_dead_or_a_row_is_open(store: Store, blocker: str) -> None:
     seed_customer(store, "c1", EMAIL, PHONE)
     forget(store, "c1")
-    if blocker == "dead delete":
+    if blocker in ("dead delete", "discarded delete"):
         finish(store, "t", "dead", error="500 gave up")
-    else:
+    if blocker == "discarded delete":  # the console's Discard: closed unsent, no receipt
+        with store.transaction() as conn:
+            conn.execute(
+                deliveries.update().where(deliveries.c.state == "dead").values(state="discarded")
+            )
+    if blocker == "open upsert":
         finish(store, "t")
         now = time.time()
         with store.transaction() as conn:  # e.g. an event row still to send
@@ -272,7 +277,10 @@ def test_no_scrub_while_a_delete_is_dead_or_a_row_is_open(store: Store, blocker:
     with store.transaction() as conn:
         assert erasure_ops.scrub_completed(conn, time.time()) == []
         [record] = erasure_ops.ledger(conn)
-    assert record.state == ("dead" if blocker == "dead delete" else "acknowledged")
+    expected = {"dead delete": "dead", "discarded delete": "discarded"}
+    assert record.state == expected.get(blocker, "acknowledged")
+    if blocker != "open upsert":
+        assert record.acknowledged_at is None
     assert leaks(store, EMAIL, PHONE)
 
 
