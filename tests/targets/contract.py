@@ -17,7 +17,10 @@ Deletes (issue 14): ``delete_after_leave`` (a customer who left every pipeline e
 still removed when forgotten), ``dlq_retry_after_delete`` (retrying an old dead upsert after
 the customer's delete never re-creates it), ``existing_contact_keeps_its_other_groups`` (a
 contact on the account before syncer keeps the groups/lists syncer does not manage, and a
-leave keeps the contact; needs :meth:`TargetContract.existing_contact`).
+leave keeps the contact; needs :meth:`TargetContract.existing_contact`),
+``upsert_then_delete_in_one_flush`` (sent in the customer's order),
+``scrub_after_acknowledged_delete`` (once the target acknowledged a forget, the state keeps
+no key of the customer, the ledger says ``scrubbed``, and a stale update later writes nothing).
 """
 
 from __future__ import annotations
@@ -32,13 +35,13 @@ from typing import Any, ClassVar
 import httpx
 import orjson
 import pytest
-from sqlalchemy import insert, select, update
+from sqlalchemy import String, insert, select, update
 
 from syncer.config import SyncerConfig
 from syncer.engine.apply import Applier, Incoming, rules_from_config
 from syncer.engine.deliver import Deliverer, TargetStats
-from syncer.state import dlq_ops
-from syncer.state.schema import deliveries
+from syncer.state import dlq_ops, erasure_ops, retention_ops
+from syncer.state.schema import deliveries, metadata
 from syncer.state.store import Store
 from syncer.targets.base import Target
 
@@ -550,3 +553,41 @@ class TargetContract:
             ("upsert", "done"),
             ("delete", "done"),
         }
+
+    def test_scrub_after_acknowledged_delete(
+        self, harness: Harness, sim_state: Callable[[], dict[str, Any]]
+    ) -> None:
+        self.put(harness, 1, {"a"})
+        self.put(harness, 2, {"a"})
+        harness.run()
+        gone, kept = self.key_of(1), self.key_of(2)
+        assert gone in state_texts(harness.store)  # the search finds a key while it is there
+        harness.delete("c1")
+        stats = harness.run()
+        assert stats.dead == 0 and stats.waiting == 0, stats
+        assert retention_ops.scrub(harness.store) == 1
+        with harness.store.reader() as conn:
+            [record] = erasure_ops.ledger(conn, ids=["c1"])
+        assert record.state == "scrubbed", record
+        assert record.targets and {t.state for t in record.targets} == {"done"}, record
+        texts = state_texts(harness.store)
+        assert gone not in texts and kept in texts
+        # Contacthub publishes a stale update of the forgotten customer: nothing is sent, and
+        # nothing personal is stored again
+        self.put(harness, 1, {"a"})
+        late = harness.run()
+        assert (late.claimed, late.created, late.updated) == (0, 0, 0), late
+        assert gone not in state_texts(harness.store)
+        assert self.by_key(sim_state()).get(gone) is None
+        self.check(sim_state(), 2, 0, {"a"})
+
+
+def state_texts(store: Store) -> str:
+    """Every text column of every table of the state, as one string to search."""
+    found: list[str] = []
+    with store.reader() as conn:
+        for table in metadata.sorted_tables:
+            columns = [c for c in table.columns if isinstance(c.type, String)]
+            for row in conn.execute(select(*columns)):
+                found += [str(v) for v in row if v is not None]
+    return "\n".join(found)
