@@ -83,6 +83,9 @@ def create_state_engine(url: str) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA cache_size=-65536")  # 64 MiB: big pages of inserts stay in memory
             cur.execute("PRAGMA foreign_keys=ON")
+            # deleted content is overwritten with zeros: a scrubbed customer's e-mail must not
+            # stay readable in freed pages of the file (issue 14)
+            cur.execute("PRAGMA secure_delete=ON")
             cur.close()
 
         @event.listens_for(engine, "begin")

@@ -143,4 +143,6 @@ def scrub(store: Store, now: float | None = None, max_batches: int | None = None
         batches += 1
         if len(ids) < erasure_ops.SCRUB_BATCH:
             break
+    if total:
+        store.truncate_wal()
     return total

@@ -111,6 +111,23 @@ class Store:
             conn.execution_options(**{db.READ_ONLY: True})
             yield conn
 
+    def truncate_wal(self) -> bool:
+        """SQLite: copy the write-ahead log into the database and empty it, so the page images
+        of past transactions (a scrubbed customer's documents among them) leave the disk;
+        False when a reader still holds the log (it is overwritten later). PostgreSQL: no-op
+        (old row versions go with VACUUM)."""
+        if not self.is_sqlite:
+            return True
+        raw = self.engine.raw_connection()
+        try:  # outside a transaction: a checkpoint cannot run inside one
+            cursor = raw.cursor()
+            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            busy = cursor.fetchone()
+            cursor.close()
+        finally:
+            raw.close()
+        return busy is None or not busy[0]
+
     def ping(self) -> bool:
         try:
             with self.reader() as conn:

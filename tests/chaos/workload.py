@@ -233,11 +233,7 @@ class Churn:
         self.rng = random.Random(seed)
         self.seed = seed
         self.rate = rate
-        self.http = httpx.Client(
-            base_url=f"{ch_url}/hub/v1/workspaces/{WS}",
-            headers={"Authorization": f"Bearer {TOKEN}"},
-            timeout=30,
-        )
+        self.http = contacthub_client(ch_url)
         self.model = {c["id"]: _copy(c) for c in customers}
         self.live = list(self.model)
         self.ordered = {e["customerId"] for e in events if e["type"] == "completedOrder"}
@@ -388,6 +384,15 @@ class Churn:
         assert resp.status_code == 202, (resp.status_code, resp.text)
         op = "order" if kind == "completedOrder" else "event"
         self.journal.append(Op(op, cid, body, time.time()))
+
+
+def contacthub_client(ch_url: str) -> httpx.Client:
+    """The workspace's Contacthub API, as the churn writes to it."""
+    return httpx.Client(
+        base_url=f"{ch_url}/hub/v1/workspaces/{WS}",
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        timeout=30,
+    )
 
 
 def _copy(doc: Any) -> Any:
@@ -704,9 +709,10 @@ def write_config(
     max_attempts: int = 60,
     flush_every: str = "1s",
     state_url: str | None = None,
+    pipelines: str = PIPELINES,
 ) -> tuple[Path, str]:
-    """The config (all three targets, :data:`PIPELINES`) and its state URL (``state_url``,
-    else a SQLite file in ``tmp_path``)."""
+    """The config (all three targets, ``pipelines``) and its state URL (``state_url``, else a
+    SQLite file in ``tmp_path``)."""
     state = state_url or f"sqlite:///{tmp_path / 'state.db'}"
     rates = rate_limits or {}
 
@@ -751,7 +757,7 @@ targets:
     max_attempts: {max_attempts}
     timeout: 10s{rate("np6")}
     import: {{binding: 1234, flush_every: {flush_every}, max_rows: 50000}}
-{PIPELINES}
+{pipelines}
 """
     path = tmp_path / "syncer.yaml"
     path.write_text(text, encoding="utf-8")

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Text, insert, inspect, select
 
-from syncer.state import delivery_ops, erasure_ops, ingest_ops
+from syncer.state import delivery_ops, erasure_ops, ingest_ops, retention_ops
 from syncer.state.schema import (
     deliveries,
     delivery_log,
@@ -337,3 +338,23 @@ def test_upgrade_to_0006_backfills_the_ledger_from_suppression(state_url: str) -
         tables = set(inspect(conn).get_table_names())
     engine.dispose()
     assert not {"erasures", "erasure_acks"} & tables
+
+
+def test_a_scrubbed_customer_is_not_left_in_the_sqlite_file(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """Freed pages and the write-ahead log keep deleted content unless it is overwritten
+    (``secure_delete``) and the log emptied after the scrub (``Store.truncate_wal``)."""
+    store = Store(sqlite_url)
+    seed_customer(store, "c1", EMAIL, PHONE)
+    forget(store, "c1")
+    finish(store, "t")
+
+    def in_file() -> bool:
+        raw = b"".join(p.read_bytes() for p in tmp_path.glob("state.db*"))
+        return EMAIL.encode() in raw or PHONE.encode() in raw
+
+    assert in_file()  # the search finds them while they are there
+    assert retention_ops.scrub(store) == 1
+    assert not in_file()
+    store.close()
