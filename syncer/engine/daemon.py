@@ -17,7 +17,8 @@ claims once more before it ends instead of starting again. Delivery jobs allow t
 instances so that a wake-up coming just after a run released the flag, while APScheduler still
 counts that run, is started and not refused; a run that finds the flag taken (a tick during a
 long run) returns at once. The ticks stay: they deliver retries that fall due and, on a
-follower (which does not ingest), everything.
+follower (which does not ingest), everything. A target with a job in progress (an NP6 import
+whose next poll is due) is woken when the job is due, not at the next tick.
 
 Leadership: the ingest job polls only while it holds the stream's lease, renewed as it goes
 and kept between ticks; a second ``syncer run`` on the same PostgreSQL database finds the lease
@@ -49,6 +50,7 @@ from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.base import JobLookupError
+from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -473,6 +475,7 @@ class Daemon:
                 with self._wake_lock:
                     self._woken.discard(name)  # this claim sees every row committed until now
                 stats = self.deliverer.run_target_once(name)
+                self._wake_for_job(name)
                 self.liveness.beat(f"deliver:{name}", self.deliver_interval)
                 if stats.error is None:
                     metrics.LAST_SUCCESS.labels(f"deliver:{name}").set(time.time())
@@ -493,6 +496,23 @@ class Daemon:
         return True
 
     # -- delivery wake-ups ----------------------------------------------------------------
+    def _wake_for_job(self, name: str) -> None:
+        """A job in progress (an NP6 import) is resumed when it is due, not at the next tick
+        (a poll due in 0.3 s would otherwise wait up to ``deliver_interval``)."""
+        due = self.deliverer.job_due(name)
+        if due is None or self.stop.is_set():
+            return
+        with contextlib.suppress(SchedulerNotRunningError):
+            self.scheduler.add_job(
+                self.wake_delivery,
+                "date",
+                run_date=datetime.fromtimestamp(due, UTC),
+                args=[name],
+                id=f"wake:{name}",  # the worker's job_due is its earliest: one wake-up per target
+                replace_existing=True,
+                misfire_grace_time=None,
+            )
+
     def wake_delivery(self, name: str) -> None:
         """Run target ``name``'s delivery job now (rows were committed for it); safe from any
         thread. A run that is delivering for the target claims again before it ends instead."""

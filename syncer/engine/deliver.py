@@ -165,10 +165,12 @@ class Deliverer:
             with self.store.transaction() as conn:
                 due = ops.next_due(conn, name)
                 stats.waiting = ops.count_open(conn, name)
+                # a job this process or an earlier one began (a stopped daemon's NP6 import)
+                job_due = worker.job_due or (due if ops.has_running_job(conn, name) else None)
             if self._stopping.is_set() or worker.fatal is not None or due is None:
                 return stats
-            if worker.job_due is not None:  # a job in progress: resume it when due
-                if self._stopping.wait(max(0.0, worker.job_due - time.time()) + 0.01):
+            if job_due is not None:  # a job in progress: resume it when due
+                if self._stopping.wait(max(0.0, job_due - time.time()) + 0.01):
                     return stats
                 continue
             if wait <= 0:
@@ -179,6 +181,10 @@ class Deliverer:
                 return stats
             if self._stopping.wait(min(sleep_for, 1.0) + 0.01):
                 return stats
+
+    def job_due(self, name: str) -> float | None:
+        """When a job target ``name`` has in progress (an NP6 import) is due to be resumed."""
+        return self.worker(name).job_due
 
     def stop(self) -> None:
         """Graceful stop: no new claims; in-flight calls finish and are recorded; queued,

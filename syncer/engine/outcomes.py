@@ -127,7 +127,7 @@ def to_result(
     if out.pending:  # the engine owns the wait: the job resumes when the row is due again
         return RowResult(
             row,
-            "failed",
+            "failed" if row.attempts else "pending",  # a job in progress is no failure
             "job_pending",
             p.subject_id,
             due_at=now + (out.retry_after or 0.0),

@@ -473,7 +473,7 @@ class TargetWorker:
                 self.job_due = min(self.job_due or result.due_at, result.due_at)
             stats.count(result)
             metrics.RECORDS.labels(result.row.pipeline, self.name, result.outcome).inc()
-            if result.state in ("dead", "failed"):
+            if result.state in ("dead", "failed") and result.outcome != "job_pending":
                 # counted per reason, one line per reason at the end of the drain; each
                 # record's line only at debug level (`syncer dlq list` has the details)
                 self.problems.add(

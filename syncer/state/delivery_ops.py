@@ -688,6 +688,18 @@ def next_due(conn: Connection, target: str) -> float | None:
     ).scalar_one_or_none()
 
 
+# the phase a job target records while the remote side executes the job (an NP6 import
+# execution being processed): its rows wait for the job, not for a retry
+JOB_RUNNING = "running"
+
+
+def has_running_job(conn: Connection, target: str) -> bool:
+    """Whether ``target`` has a job executing (an NP6 import), whichever process began it."""
+    j = target_jobs
+    query = select(j.c.id).where(j.c.target == target, j.c.phase == JOB_RUNNING).limit(1)
+    return conn.execute(query).first() is not None
+
+
 def count_open(conn: Connection, target: str) -> int:
     """Rows of ``target`` not finished yet (pending, failed or in flight)."""
     d = deliveries

@@ -147,6 +147,7 @@ class FakeDeliverer:
         self.due = 0
         self.fail: Exception | None = None
         self.failed_at = 0.0
+        self.job_at: float | None = None  # a job in progress, due then (the worker's job_due)
         self.lock = threading.Lock()
         self.calls = Calls(self._run)
 
@@ -167,6 +168,9 @@ class FakeDeliverer:
         if taken:
             time.sleep(self.hold)
         return Stats(claimed=taken, done=taken)
+
+    def job_due(self, name: str) -> float | None:
+        return self.job_at
 
     def stop(self) -> None:
         pass
@@ -248,3 +252,28 @@ def test_a_wake_up_during_a_database_backoff_does_not_run_the_job(tmp_path: Path
         daemon.wake_delivery("nrs")
         wait_for(lambda: deliverer.due == 0, 2)
     assert daemon.counts["delivered"]["nrs"] == wakes
+
+
+class JobDeliverer(FakeDeliverer):
+    """A target with a job in progress due at ``job_at``: a run from then on resumes it (and
+    the job is no longer due, as the worker's ``job_due`` is reset when it claims)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.resumed = threading.Event()
+
+    def _run(self, name: str, **kw: Any) -> Stats:
+        if self.job_at is not None and time.time() >= self.job_at:
+            self.job_at = None
+            self.resumed.set()
+        return super()._run(name, **kw)
+
+
+def test_a_job_in_progress_is_resumed_when_due_not_at_the_next_tick(tmp_path: Path) -> None:
+    """An NP6 import's next poll is due in a fraction of a second: the daemon wakes the
+    target's delivery then, not at the next tick (an hour away here)."""
+    deliverer = JobDeliverer()
+    with fake_daemon(tmp_path, deliverer) as daemon:
+        deliverer.job_at = time.time() + 0.3
+        daemon.wake_delivery("nrs")  # the run that started the job: its poll is due later
+        assert deliverer.resumed.wait(90), "the job waited for the next tick"

@@ -116,3 +116,28 @@ def test_a_file_target_takes_back_rows_whose_claim_expired(np6: str, store: Stor
         stats = deliverer.run_all_once()["np6"]
     assert (stats.done, stats.waiting) == (3, 0)
     assert len(httpx.get(np6 + "/_sandbox/state").json()["targets"]) == 3
+
+
+def test_a_stop_while_an_import_processes_spends_no_attempt(np6: str, store: Store) -> None:
+    """A graceful stop while NP6 processes an import: the rows wait for the job (due when its
+    next poll is), their attempts untouched, and the next process finishes the same job."""
+    httpx.post(
+        np6 + "/_sandbox/load", json={"behaviour": {"processing_seconds": 2.0}}
+    ).raise_for_status()
+    cfg = np6_config(np6)
+    feed_orders(cfg, store, 4)
+    with Deliverer(cfg, store, run_id="stopped") as deliverer:
+        first = deliverer.run_target_once("np6", force_flush=True)
+        assert first.job_pending == 4, first  # started; the first poll is due later
+        deliverer.stop()
+        stopped = deliverer.run_all_once()["np6"]
+    assert stopped.claimed == 0, stopped
+    with store.reader() as conn:
+        rows = conn.execute(ops.deliveries.select()).all()
+    assert {(r.state, r.attempts) for r in rows} == {("pending", 0)}
+    assert [j.phase for j in store.jobs_open("np6", "np6-import")] == ["running"]
+    with Deliverer(cfg, store, run_id="next") as deliverer:
+        stats = deliverer.run_all_once()["np6"]
+    assert (stats.done, stats.waiting) == (4, 0)
+    state = httpx.get(np6 + "/_sandbox/state").json()
+    assert state["executionCount"] == 1 and len(state["targets"]) == 4
