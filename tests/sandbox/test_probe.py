@@ -13,7 +13,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from syncer.cli.check_cmd import SCRATCH_PHONE, probe_all
+from syncer.cli.probe_cmd import SCRATCH_PHONE, probe_all
 from syncer.cli.main import app
 from syncer.config.models import SyncerConfig
 from syncer.sandbox.contacthub import ContacthubSimulator
