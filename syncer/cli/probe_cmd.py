@@ -355,12 +355,9 @@ def _probe_np6_imports(name: str, http: httpx.Client, tcfg: Any) -> list[Finding
     settings = getattr(tcfg, "import_", None)
     binding: int | None = settings.binding if settings is not None else None
     tag = _scratch()
-    definition: dict[str, Any] = {
-        "name": tag,
-        # belt and braces: even a row NP6 could match must not change a target
-        "features": [{"type": "database", "updateExisting": False, "crushData": False}],
-        "source": {"type": "file"},
-    }
+    # belt and braces: even a row NP6 could match must not change a target
+    features = [{"type": "database", "updateExisting": False, "crushData": False}]
+    definition: dict[str, Any] = {"name": tag, "features": features, "source": {"type": "file"}}
     if binding is not None:
         definition["binding"] = binding
     with Scratch(name) as scratch:
@@ -397,7 +394,8 @@ def _probe_np6_imports(name: str, http: httpx.Client, tcfg: Any) -> list[Finding
             **vnd,
         }
         http.put(f"{path}/source", content=blank, headers=upload).raise_for_status()
-        started = http.post(f"{path}/executions", json={"binding": binding}, headers=vnd)
+        run = {"binding": binding, "features": features}  # its features win over the definition's
+        started = http.post(f"{path}/executions", json=run, headers=vnd)
         started.raise_for_status()
         last = http.get(f"{path}/executions", headers=vnd)
         shown = _json_or_none(last) if last.is_success else None
