@@ -67,6 +67,8 @@ VND_IMPORT = "application/vnd.mperf.v8.import.v1+json"
 # Why: NP6 refuses to delete an import definition while its execution is processing (the
 # sandbox's 409; NP6 documents no processing time), so clean-up waits this long at most.
 NP6_SETTLE_SECONDS = 15.0
+# belt and braces for the NP6 scratch import: even a row NP6 could match changes no target
+NO_UPDATE = [{"type": "database", "updateExisting": False, "crushData": False}]
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,16 @@ class Scratch:
     def add(self, what: str, undo: Callable[[], httpx.Response]) -> None:
         """``what`` was created; ``undo`` removes it (2xx or 404: gone)."""
         self._undo.append((what, undo))
+
+    @contextmanager
+    def creating(self) -> Iterator[None]:
+        """Hold Ctrl-C and SIGTERM while a record is created and :meth:`add`-ed: one that
+        arrived between the answer and ``add`` would leave the record unknown to the
+        clean-up. It is raised once the block is done (each call is bounded by the timeout)."""
+        with _interrupts_held() as held:
+            yield
+        if held:
+            raise KeyboardInterrupt
 
     def __enter__(self) -> Scratch:
         return self
@@ -212,11 +224,12 @@ def probe_nrs360(name: str, http: httpx.Client, tcfg: Any) -> list[Finding]:
     with Scratch(name) as scratch:
         groups: list[int] = []
         for suffix in ("a", "b"):
-            made = http.post("/groups", json={"name": f"{tag}-{suffix}"})
-            made.raise_for_status()
-            group_id = int(made.json()["data"]["id"])
-            groups.append(group_id)
-            scratch.add(f"group {tag}-{suffix}", _deleter(http, f"/groups/{group_id}"))
+            with scratch.creating():
+                made = http.post("/groups", json={"name": f"{tag}-{suffix}"})
+                made.raise_for_status()
+                group_id = int(made.json()["data"]["id"])
+                groups.append(group_id)
+                scratch.add(f"group {tag}-{suffix}", _deleter(http, f"/groups/{group_id}"))
         contacts: list[int] = []
 
         def contact(answer: httpx.Response) -> None:
@@ -226,12 +239,15 @@ def probe_nrs360(name: str, http: httpx.Client, tcfg: Any) -> list[Finding]:
                 f"contact {contact_id} ({email})", _deleter(http, f"/contacts/{contact_id}")
             )
 
-        first = http.post("/contacts", json={"email": email, "groupsIds": [groups[0]]})
-        first.raise_for_status()
-        contact(first)
-        second = http.post("/contacts", json={"email": email, "groupsIds": [groups[0]]})
+        with scratch.creating():
+            first = http.post("/contacts", json={"email": email, "groupsIds": [groups[0]]})
+            first.raise_for_status()
+            contact(first)
+        with scratch.creating():
+            second = http.post("/contacts", json={"email": email, "groupsIds": [groups[0]]})
+            if second.status_code in (200, 201):
+                contact(second)
         if second.status_code in (200, 201):
-            contact(second)
             duplicate = "accept"
         elif second.status_code == 422:
             duplicate = "refuse"
@@ -283,9 +299,11 @@ def probe_octopush(name: str, http: httpx.Client, tcfg: Any) -> list[Finding]:
             f"contact {SCRATCH_PHONE}",
             lambda: drop_phone() if phone_added else httpx.Response(204),
         )
+        # registered before the create, so an interrupt cannot fall between the two (a
+        # random name: a 404 on removal only means it was never made)
+        scratch.add(f"list {listed}", lambda: drop_list(listed))
         made = http.request("POST", "/contact-list/create", json={"list_name": listed})
         made.raise_for_status()
-        scratch.add(f"list {listed}", lambda: drop_list(listed))
         again = http.request("POST", "/contact-list/create", json={"list_name": listed})
         existing = "error" if again.status_code == 409 else "ok" if again.is_success else "?"
         contacts = [{"phone_number": "+1000"}, {"phone_number": SCRATCH_PHONE}]
@@ -349,28 +367,30 @@ def probe_np6(name: str, http: httpx.Client, tcfg: Any) -> list[Finding]:
 
 
 def _probe_np6_imports(name: str, http: httpx.Client, tcfg: Any) -> list[Finding]:
-    from ..targets.np6.csvfile import Binding
-
     vnd = {"Accept": VND_IMPORT}
     settings = getattr(tcfg, "import_", None)
     binding: int | None = settings.binding if settings is not None else None
     tag = _scratch()
-    # belt and braces: even a row NP6 could match must not change a target
-    features = [{"type": "database", "updateExisting": False, "crushData": False}]
-    definition: dict[str, Any] = {"name": tag, "features": features, "source": {"type": "file"}}
+    definition: dict[str, Any] = {"name": tag, "features": NO_UPDATE, "source": {"type": "file"}}
     if binding is not None:
         definition["binding"] = binding
     with Scratch(name) as scratch:
-        made = http.post("/imports", json=definition, headers=vnd)
-        made.raise_for_status()
-        import_id = int(made.json()["id"])
-        path = f"/imports/{import_id}"
+        with scratch.creating():
+            made = http.post("/imports", json=definition, headers=vnd)
+            made_id = (_json_or_none(made) or {}).get("id") if made.is_success else None
+            if not isinstance(made_id, int):  # e.g. a key without import rights
+                why = f"POST /imports answered {made.status_code}"
+                return [
+                    Finding(name, "execution_body", NOT_PROBED, why),
+                    Finding(name, "no_execution", NOT_PROBED, why),
+                ]
+            path = f"/imports/{made_id}"
 
-        def remove() -> httpx.Response:
-            _np6_settle(http, path, vnd)
-            return http.delete(path, headers=vnd)
+            def remove() -> httpx.Response:
+                _np6_settle(http, path, vnd)
+                return http.delete(path, headers=vnd)
 
-        scratch.add(f"import definition {tag} (id {import_id})", remove)
+            scratch.add(f"import definition {tag} (id {made_id})", remove)
         before = http.get(f"{path}/executions", headers=vnd)
         if before.status_code == 404:
             no_execution = "not_found_404"
@@ -383,32 +403,45 @@ def _probe_np6_imports(name: str, http: httpx.Client, tcfg: Any) -> list[Finding
                 Finding(name, "execution_body", NOT_PROBED, "no import binding (mode: upsert)"),
                 Finding(name, "no_execution", no_execution, "scratch record"),
             ]
-        fmt = http.get(f"/importFormats/{binding}")
-        fmt.raise_for_status()
-        read = Binding.from_json(binding, fmt.json(), tcfg.import_.separator)
-        # one record of empty cells: no unicity value, so nothing NP6 can import
-        blank = (read.separator * max(len(read.columns) - 1, 0) + "\r\n").encode()
-        upload = {
-            "Content-Type": "application/octet-stream",
-            "Content-Disposition": f'form-data; filename="{tag}.csv"',
-            **vnd,
-        }
-        http.put(f"{path}/source", content=blank, headers=upload).raise_for_status()
-        run = {"binding": binding, "features": features}  # its features win over the definition's
-        started = http.post(f"{path}/executions", json=run, headers=vnd)
-        started.raise_for_status()
-        last = http.get(f"{path}/executions", headers=vnd)
-        shown = _json_or_none(last) if last.is_success else None
-        if not isinstance(shown, dict) or "state" not in shown:
-            execution_body = f"unknown ({last.status_code})"
-        elif set(shown) == {"state"}:
-            execution_body = "state"
-        else:
-            execution_body = "full"
+        execution_body = _np6_execution_body(http, path, tag, binding, tcfg.import_.separator)
     return [
         Finding(name, "execution_body", execution_body, "scratch record"),
         Finding(name, "no_execution", no_execution, "scratch record"),
     ]
+
+
+def _np6_execution_body(
+    http: httpx.Client, path: str, tag: str, binding: int, separator: str
+) -> str:
+    """One execution of the scratch definition ``path`` (a file with no values), read back:
+    ``state`` or ``full``; a call refused on the way gives ``unknown (<call> <status>)``."""
+    from ..targets.np6.csvfile import Binding
+
+    vnd = {"Accept": VND_IMPORT}
+    fmt = http.get(f"/importFormats/{binding}")
+    if not fmt.is_success:
+        return f"unknown (GET /importFormats {fmt.status_code})"
+    read = Binding.from_json(binding, _json_or_none(fmt) or {}, separator)
+    # one record of empty cells: no unicity value, so nothing NP6 can import
+    blank = (read.separator * max(len(read.columns) - 1, 0) + "\r\n").encode()
+    upload = {
+        "Content-Type": "application/octet-stream",
+        "Content-Disposition": f'form-data; filename="{tag}.csv"',
+        **vnd,
+    }
+    sent = http.put(f"{path}/source", content=blank, headers=upload)
+    if not sent.is_success:
+        return f"unknown (PUT source {sent.status_code})"
+    # belt and braces: the execution's features win over the definition's
+    run = {"binding": binding, "features": NO_UPDATE}
+    started = http.post(f"{path}/executions", json=run, headers=vnd)
+    if not started.is_success:
+        return f"unknown (POST executions {started.status_code})"
+    last = http.get(f"{path}/executions", headers=vnd)
+    shown = _json_or_none(last) if last.is_success else None
+    if not isinstance(shown, dict) or "state" not in shown:
+        return f"unknown ({last.status_code})"
+    return "state" if set(shown) == {"state"} else "full"
 
 
 def _json_or_none(answer: httpx.Response) -> Any:

@@ -441,20 +441,30 @@ def nothing_left(urls: dict[str, str], sim: str) -> None:
 
 
 def interrupt_on(
-    monkeypatch: pytest.MonkeyPatch, method: str, part: str, fault: Callable[[], None]
+    monkeypatch: pytest.MonkeyPatch,
+    method: str,
+    part: str,
+    fault: Callable[[], None],
+    *,
+    after: bool = False,
 ) -> list[str]:
-    """Run ``fault`` instead of the first ``method`` call whose path has ``part``; the
-    calls made are listed."""
+    """Run ``fault`` at the first ``method`` call whose path has ``part``: instead of it, or
+    (``after``) once it has been applied and answered; the calls made are listed."""
     real = httpx.Client.request
     calls: list[str] = []
 
     def request(self: httpx.Client, verb: str, url: Any, **kwargs: Any) -> httpx.Response:
         calls.append(f"{verb} {url}")
-        if verb == method and part in str(url):
-            calls[-1] = "done " + calls[-1]
-            monkeypatch.setattr(httpx.Client, "request", real)
+        if verb != method or part not in str(url):
+            return real(self, verb, url, **kwargs)
+        calls[-1] = "done " + calls[-1]
+        monkeypatch.setattr(httpx.Client, "request", real)
+        if not after:
             fault()
-        return real(self, verb, url, **kwargs)
+            return real(self, verb, url, **kwargs)
+        answer = real(self, verb, url, **kwargs)
+        fault()  # the record exists, its id not yet registered
+        return answer
 
     monkeypatch.setattr(httpx.Client, "request", request)
     return calls
@@ -484,11 +494,29 @@ def test_an_interrupted_probe_removes_its_scratch_records(
     nothing_left(urls, sim)
 
 
+# (simulator, target, method, path part, after the call): SIGTERM before a PUT once the
+# records exist, or just after a create answered (before its id is registered)
+TERMINATED = [
+    ("nrs360", "nrs", "PUT", "/contacts/", False),
+    ("nrs360", "nrs", "POST", "/groups", True),
+    ("nrs360", "nrs", "POST", "/contacts", True),
+    ("np6", "np6", "POST", "/imports", True),
+]
+
+
+@pytest.mark.parametrize(("sim", "target", "method", "part", "after"), TERMINATED, ids=str)
 def test_sigterm_mid_probe_removes_the_scratch_records(
-    sims: dict[str, ServedApp], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sims: dict[str, ServedApp],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    sim: str,
+    target: str,
+    method: str,
+    part: str,
+    after: bool,
 ) -> None:
-    """SIGTERM (a supervisor stopping syncer) after the scratch group and contact exist:
-    the command ends 130 and nothing is left on the account."""
+    """SIGTERM (a supervisor stopping syncer) mid-probe: the command ends 130 and nothing is
+    left on the account."""
     import os
     import signal
     import threading
@@ -501,15 +529,14 @@ def test_sigterm_mid_probe_removes_the_scratch_records(
     # should the probe not catch SIGTERM, this keeps pytest alive (and the test fails)
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: None)
     try:
-        calls = interrupt_on(
-            monkeypatch, "PUT", "/contacts/", lambda: os.kill(os.getpid(), signal.SIGTERM)
-        )
-        done = CliRunner().invoke(app, ["probe", "--config", str(cfg), "--target", "nrs"])
+        term = lambda: os.kill(os.getpid(), signal.SIGTERM)  # noqa: E731
+        calls = interrupt_on(monkeypatch, method, part, term, after=after)
+        done = CliRunner().invoke(app, ["probe", "--config", str(cfg), "--target", target])
     finally:
         signal.signal(signal.SIGTERM, previous)
     assert any(c.startswith("done ") for c in calls), calls
     assert done.exit_code == 130, done.output
-    nothing_left(urls, "nrs360")
+    nothing_left(urls, sim)
 
 
 def test_a_removal_that_fails_is_named_and_exits_3(
@@ -551,3 +578,24 @@ def test_the_np6_import_probe_leaves_existing_targets_alone(
     assert found["execution_body"] == "full" and found["no_execution"] == "not_found_404"
     after = httpx.get(urls["np6"] + "/_sandbox/state").json()
     assert after["targets"] == before and after["imports"] == []
+
+
+def test_np6_imports_refused_leave_the_rest_of_the_probe(
+    sims: dict[str, ServedApp], tmp_path: Path
+) -> None:
+    """A key that may not create imports (here: every POST answered 5xx): the import
+    readings are "not probed" with the answer, the read-only ones are still found."""
+    urls = {name: s.url for name, s in sims.items()}
+    for served in sims.values():
+        httpx.post(served.url + "/_sandbox/reset").raise_for_status()
+    faults = {"error_rate": 1.0, "methods": ["POST"], "seed": 1}
+    httpx.put(urls["np6"] + "/_sandbox/faults", json=faults).raise_for_status()
+    try:
+        found = {f.switch: f for f in probe_all(model(urls, tmp_path), "np6")}
+    finally:
+        httpx.put(urls["np6"] + "/_sandbox/faults", json={}).raise_for_status()
+    assert found["unknown_delete"].reading == "empty_200"
+    for switch in ("execution_body", "no_execution"):
+        assert found[switch].reading == "not probed", found[switch]
+        assert found[switch].how.startswith("POST /imports answered 5"), found[switch]
+    assert httpx.get(urls["np6"] + "/_sandbox/state").json()["imports"] == []
