@@ -400,7 +400,7 @@ def _probe_np6_imports(name: str, http: httpx.Client, tcfg: Any) -> list[Finding
             no_execution = f"unknown ({before.status_code})"
         if binding is None:
             return [
-                Finding(name, "execution_body", NOT_PROBED, "no import binding (mode: upsert)"),
+                Finding(name, "execution_body", NOT_PROBED, "no import.binding in the config"),
                 Finding(name, "no_execution", no_execution, "scratch record"),
             ]
         execution_body = _np6_execution_body(http, path, tag, binding, tcfg.import_.separator)
