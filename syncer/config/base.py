@@ -33,3 +33,8 @@ class TargetBase(Model):
     max_attempts: int = Field(
         default=8, ge=1, le=100, description="Attempts before a delivery is dead-lettered."
     )
+    production: bool = Field(
+        default=False,
+        description="This is a live account customers depend on: `syncer probe` (which "
+        "creates and removes scratch records) refuses it without --yes.",
+    )

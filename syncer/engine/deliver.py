@@ -90,7 +90,7 @@ class Deliverer:
             )
             cap = self.cfg.delivery.max_retry_after_seconds
             transport = RateLimitedTransport(inner, limiter, target=name, max_retry_after=cap)
-            target = build_target(name, tcfg, transport)
+            target = build_target(name, tcfg, transport, store=self.store)
         engine, delivery = self.cfg.engine, self.cfg.delivery
         call_size = spec.capabilities.batch_size(tcfg) if spec.capabilities.batch_size else None
         policy = RetryPolicy(

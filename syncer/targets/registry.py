@@ -14,16 +14,19 @@ rate-limited one), so targets never pace or retry on their own.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from functools import cache
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
 import httpx
+from pydantic import BaseModel, ValidationError
 
 from ..errors import StopError
 from .spec import TargetSpec
 
 if TYPE_CHECKING:
+    from ..state.store import Store
     from .base import Target
 
 GROUP = "syncer.targets"
@@ -96,9 +99,46 @@ def build_client(cfg: Any, transport: httpx.BaseTransport | None = None) -> http
     )
 
 
-def build_target(name: str, cfg: Any, transport: httpx.BaseTransport | None = None) -> Target:
-    """Build target ``name`` from its config model, with its own client over ``transport``."""
+#: ``target_kv`` key of a reading ``syncer probe --apply`` recorded: ``behaviour.<switch>``
+BEHAVIOUR_KEY = "behaviour."
+
+
+def with_probed_behaviour(cfg: Any, stored: Callable[[str], str | None]) -> Any:
+    """``cfg`` with each ``behaviour:`` switch the config leaves unset taken from ``stored``
+    (the reading ``syncer probe --apply`` recorded for that switch, or None): the config
+    wins, then the probe, then the target's default. A stored reading the model no longer
+    accepts (an older syncer's) is ignored."""
+    behaviour = getattr(cfg, "behaviour", None)
+    if not isinstance(behaviour, BaseModel):
+        return cfg
+    model = type(behaviour)
+    readings = behaviour.model_dump(exclude_none=True)
+    for switch in model.model_fields:
+        if switch in readings:
+            continue
+        value = stored(BEHAVIOUR_KEY + switch)
+        if value is None:
+            continue
+        try:
+            model.model_validate({switch: value})
+        except ValidationError:
+            continue
+        readings[switch] = value
+    return cfg.model_copy(update={"behaviour": model.model_validate(readings)})
+
+
+def build_target(
+    name: str,
+    cfg: Any,
+    transport: httpx.BaseTransport | None = None,
+    store: Store | None = None,
+) -> Target:
+    """Build target ``name`` from its config model, with its own client over ``transport``;
+    with ``store``, the behaviour readings ``syncer probe --apply`` recorded fill the switches
+    the config leaves unset (:func:`with_probed_behaviour`)."""
     spec = spec_for(cfg.type)
+    if store is not None:
+        cfg = with_probed_behaviour(cfg, lambda key: store.kv_get(name, key))
     client = build_client(cfg, transport)
     try:
         target: Target = spec.build(name, cfg, client)

@@ -29,6 +29,32 @@ class Np6ImportConfig(_Model):
     )
 
 
+class Np6BehaviourConfig(_Model):
+    """What this NP6 account does where the references disagree or are silent
+    (``docs/sandbox.md``, "Behaviour switches"); unset: the reading ``syncer probe --apply``
+    recorded. syncer handles every reading of these the same way, so they are
+    informational."""
+
+    unknown_delete: Literal["empty_200", "not_found_404"] | None = Field(
+        default=None,
+        description="Bulk DELETE /targets naming unknown targets: 'empty_200' or 'not_found_404'.",
+    )
+    bulk_delete_response: Literal["list", "empty"] | None = Field(
+        default=None,
+        description="Bulk DELETE /targets answers the deleted targets ('list') or 204 ('empty').",
+    )
+    execution_body: Literal["full", "state"] | None = Field(
+        default=None,
+        description="GET /imports/{id}/executions answers the 'full' execution or its "
+        "'state' only.",
+    )
+    no_execution: Literal["not_found_404", "empty_200"] | None = Field(
+        default=None,
+        description="GET /imports/{id}/executions before any start: 'not_found_404' or "
+        "'empty_200' ({}).",
+    )
+
+
 class Np6TargetConfig(_TargetBase):
     """An NP6 (mperf) account: targets written by CSV import or by upsert."""
 
@@ -41,6 +67,11 @@ class Np6TargetConfig(_TargetBase):
     )
     import_: Np6ImportConfig | None = Field(
         default=None, alias="import", description="CSV import settings; required in import mode."
+    )
+    behaviour: Np6BehaviourConfig = Field(
+        default_factory=Np6BehaviourConfig,
+        description="Readings of the behaviours the NP6 references leave open "
+        "(`syncer probe` prints them).",
     )
 
     @model_validator(mode="after")

@@ -29,7 +29,10 @@ def build(name: str, cfg: Nrs360TargetConfig, client: httpx.Client) -> Nrs360Tar
     client.auth = httpx.BasicAuth(cfg.username, password)
     client.headers["Content-Type"] = "application/json"
     add_basic_auth_secret(cfg.username, password)
-    return Nrs360Target(name, Nrs360Client(client), lookup_first=cfg.lookup_before_create)
+    target = Nrs360Target(name, Nrs360Client(client), lookup_first=cfg.lookup_before_create)
+    # a known reading (config, else `syncer probe --apply`) spares the read-back that finds out
+    target.put_adds_groups = {"add": True, "replace": False}.get(cfg.behaviour.put_groups or "")
+    return target
 
 
 def __getattr__(name: str) -> Any:

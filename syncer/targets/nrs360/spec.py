@@ -8,8 +8,26 @@ from typing import Any, Literal
 import httpx
 from pydantic import Field, SecretStr
 
+from ...config.base import Model as _Model
 from ...config.base import TargetBase as _TargetBase
 from ..spec import Capabilities, TargetRules, TargetSpec
+
+
+class Nrs360BehaviourConfig(_Model):
+    """What this 360NRS account does where the reference is silent (``docs/sandbox.md``,
+    "Behaviour switches"); unset: the reading ``syncer probe --apply`` recorded, else syncer
+    finds out as it goes."""
+
+    duplicate_email: Literal["refuse", "accept"] | None = Field(
+        default=None,
+        description="A second contact with an e-mail already taken: 'refuse' (422) or "
+        "'accept'. Informational: syncer never creates a contact twice either way.",
+    )
+    put_groups: Literal["replace", "add"] | None = Field(
+        default=None,
+        description="PUT /contacts/{id} with groups 'replace's the contact's groups or 'add's "
+        "to them. Set: syncer skips the read-back that finds out on the first leave.",
+    )
 
 
 class Nrs360TargetConfig(_TargetBase):
@@ -28,6 +46,11 @@ class Nrs360TargetConfig(_TargetBase):
         description="Look a contact up by email, then phone, before creating it, so contacts "
         "that exist in 360NRS before syncer ever ran are updated, never duplicated. false "
         "saves one call per new contact (re-sends after a crash always look up).",
+    )
+    behaviour: Nrs360BehaviourConfig = Field(
+        default_factory=Nrs360BehaviourConfig,
+        description="Readings of the behaviours the 360NRS reference leaves open "
+        "(`syncer probe` prints them).",
     )
 
 

@@ -7,8 +7,29 @@ from typing import Any, Literal
 import httpx
 from pydantic import Field, SecretStr
 
+from ...config.base import Model as _Model
 from ...config.base import TargetBase as _TargetBase
 from ..spec import Capabilities, TargetRules, TargetSpec
+
+
+class OctopushBehaviourConfig(_Model):
+    """What this Octopush account does where the docs are silent (``docs/sandbox.md``,
+    "Behaviour switches"); unset: the reading ``syncer probe --apply`` recorded. syncer
+    handles every reading of these the same way, so they are informational."""
+
+    invalid_number: Literal["refuse_call", "skip_item"] | None = Field(
+        default=None,
+        description="contact/create naming an invalid number: 'refuse_call' (400, nothing "
+        "applied) or 'skip_item' (that item 'skipped').",
+    )
+    missing_list: Literal["error", "create"] | None = Field(
+        default=None,
+        description="contact/create into a list that does not exist: 'error' or 'create' it.",
+    )
+    existing_list: Literal["error", "ok"] | None = Field(
+        default=None,
+        description="contact-list/create of a name that exists: 'error' (409) or 'ok'.",
+    )
 
 
 class OctopushTargetConfig(_TargetBase):
@@ -24,6 +45,11 @@ class OctopushTargetConfig(_TargetBase):
     )
     batch_size: int = Field(
         default=500, ge=1, le=500, description="Contacts per contact/create call (1..500)."
+    )
+    behaviour: OctopushBehaviourConfig = Field(
+        default_factory=OctopushBehaviourConfig,
+        description="Readings of the behaviours the Octopush docs leave open "
+        "(`syncer probe` prints them).",
     )
 
 
