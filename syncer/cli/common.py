@@ -43,6 +43,7 @@ EXIT_CONFIG = 2
 EXIT_CANNOT_START = 3
 EXIT_UNREACHABLE = 4
 EXIT_INTERNAL = 5
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, the shell convention)
 
 DEBUG_ENV = "SYNCER_DEBUG"
 
@@ -209,7 +210,7 @@ def clean_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except KeyboardInterrupt:
-            sys.exit(130)
+            sys.exit(EXIT_INTERRUPTED)
         except Exception as exc:
             if _is_click_control(exc):
                 raise
@@ -224,7 +225,7 @@ def run_main(app: Callable[[], Any]) -> None:
     try:
         app()
     except KeyboardInterrupt:
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     except Exception as exc:
         try:
             fail_for(exc)

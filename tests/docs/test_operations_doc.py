@@ -163,5 +163,5 @@ def test_exit_code_table_is_the_cli_codes() -> None:
     section = text.split("## Exit codes", 1)[1].split("\n## ", 1)[0]
     table = {int(m) for m in re.findall(r"^\| (\d+) \|", section, re.MULTILINE)}
     defined = {v for k, v in vars(common).items() if k.startswith("EXIT_")}
-    assert table == defined == {0, 1, 2, 3, 4, 5}
+    assert table == defined == {0, 1, 2, 3, 4, 5, 130}
     assert "SYNCER_DEBUG=1" in section
