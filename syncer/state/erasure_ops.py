@@ -27,9 +27,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Row, and_, bindparam, delete, exists, func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    select,
+    update,
+)
 
-from .dlq_ops import of_source
+from ..source.contacthub import id_prefix
 from .schema import (
     deliveries,
     delivery_log,
@@ -126,6 +137,15 @@ def _not_done_delete(subject: Any) -> Any:
     return exists().where(
         d.c.subject_id == subject, d.c.action == "delete", d.c.state.in_(NOT_DONE)
     )
+
+
+def of_source(column: ColumnElement[str], source: str) -> ColumnElement[bool]:
+    """Erasures of ``source``'s customers: ids are ``<source>:<id>`` except in ``default``
+    (as ``dlq_ops.of_source``, which cannot be imported here: delivery_ops imports this)."""
+    prefix = id_prefix(source)
+    if not prefix:
+        return ~column.contains(":", autoescape=True)
+    return column.startswith(prefix, autoescape=True)
 
 
 def pending_summary(conn: Connection, source: str | None = None) -> tuple[int, float | None]:
