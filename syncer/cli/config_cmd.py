@@ -49,6 +49,7 @@ def validate(
         doc = {
             "ok": not problems,
             "config": str(path),
+            "sources": len(cfg.sources),
             "targets": len(cfg.targets),
             "pipelines": len(cfg.pipelines),
             "offline": offline,
@@ -63,12 +64,13 @@ def validate(
         for line in problems:
             typer.echo(f"{path}: {line}", err=True)
         raise typer.Exit(EXIT_CONFIG)
+    sources = _plural(len(cfg.sources), "source")
     targets = _plural(len(cfg.targets), "target")
     pipelines = _plural(len(cfg.pipelines), "pipeline")
     note = " (offline: credentials' values not checked)" if offline else ""
     if online and not offline:
         note = " (online: checked against the Contacthub workspace)"
-    typer.echo(f"OK: {path}: {targets}, {pipelines}{note}")
+    typer.echo(f"OK: {path}: {sources}, {pipelines}, {targets}{note}")
 
 
 def _online(cfg: SyncerConfig) -> list[str]:

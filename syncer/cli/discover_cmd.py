@@ -1,5 +1,6 @@
-"""``syncer discover`` (what the Contacthub workspace has: fields with types, consents, event
-types, entry nodes) and the checks of ``syncer validate --online`` built on it.
+"""``syncer discover`` (what each source's Contacthub workspace has: fields with types, consents,
+event types, entry nodes; every configured source unless ``--source``) and the checks of
+``syncer validate --online`` built on it.
 
 Endpoints (contacthub-swagger-1.51.yaml, see syncer/sandbox/contacthub/api_configuration.py):
 ``GET /configuration/properties/base``, ``/configuration/properties/extended`` (a JSON schema),
@@ -16,7 +17,7 @@ from typing import Any
 
 import typer
 
-from ..config.models import SyncerConfig, field_source
+from ..config.models import DEFAULT_SOURCE, SyncerConfig, field_source
 from .common import ConfigOption, clean_errors, load
 
 __all__ = ["discover_workspace", "online_problems", "register"]
@@ -161,19 +162,34 @@ def discover(
     config: Path | None = ConfigOption,
     as_json: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
     source: str | None = typer.Option(
-        None, "--source", help="The source whose workspace (a key of 'sources'); default: first."
+        None, "--source", help="Only this source (a key of 'sources'); default: every source."
     ),
 ) -> None:
-    """List the workspace's fields (with types), consents, event types and entry nodes."""
+    """List each source's workspace: fields (with types), consents, event types and entry
+    nodes (every configured source, in config order, unless ``--source``)."""
     from ..source.sources import check_source_name
 
     cfg = load(config)
     check_source_name(cfg, source)
-    found = discover_workspace(cfg, source)
+    names = [source] if source is not None else list(cfg.sources)
+    found = [discover_workspace(cfg, name) for name in names]
     if as_json:
-        typer.echo(json.dumps(found, indent=2))
+        # one source: its listing, as always; several: the first's at the top too (as
+        # `status` and `offsets show` do with streams), and each source's under "sources"
+        doc = found[0] if len(found) == 1 else {**found[0], "sources": found}
+        typer.echo(json.dumps(doc, indent=2))
         return
-    typer.echo(f"workspace {found['workspace_id']}")
+    for n, one in enumerate(found):
+        if n:
+            typer.echo("")
+        _print_listing(one)
+
+
+def _print_listing(found: dict[str, Any]) -> None:
+    """One source's listing: the single ``source:`` form keeps its ``workspace`` heading."""
+    name = found["source"]
+    head = f"workspace {found['workspace_id']}"
+    typer.echo(head if name == DEFAULT_SOURCE else f"source {name}: {head}")
     typer.echo("entry nodes:")
     for node in found["nodes"]:
         typer.echo(f"  {node['id']}  {node['name']}")

@@ -221,36 +221,69 @@ def check_target(cfg: SyncerConfig, name: str | None) -> None:
     fail(f"unknown target {name!r} (known: {', '.join(known) or 'none'}){hint}", EXIT_CONFIG)
 
 
+COPY_BATCH = 2000  # rows per insert when the state is copied from PostgreSQL
+
+
+def _copy_sqlite(store: Store, copy_path: Path) -> Store:
+    """A copy of a SQLite state database (the online backup API: consistent while a
+    daemon writes)."""
+    import sqlite3
+
+    source = store.engine.raw_connection()
+    try:
+        target = sqlite3.connect(copy_path)
+        try:
+            source.driver_connection.backup(target)  # type: ignore[union-attr]
+        finally:
+            target.close()
+    finally:
+        source.close()
+    return Store(f"sqlite:///{copy_path}", migrate=False)
+
+
+def _copy_postgres(store: Store, copy_path: Path) -> Store:
+    """A SQLite copy of a PostgreSQL state database: the same schema (the migrations), then
+    every table's rows read in one read-only REPEATABLE READ transaction (one consistent
+    snapshot while a daemon writes; nothing is written to PostgreSQL). The schema's types
+    are portable (schema.py), so the rows go across as they are."""
+    from sqlalchemy import insert, select
+
+    from ..state.schema import metadata
+
+    preview = Store(f"sqlite:///{copy_path}", migrate=True)
+    try:
+        with (
+            store.engine.connect().execution_options(
+                isolation_level="REPEATABLE READ", postgresql_readonly=True
+            ) as source,
+            source.begin(),
+            preview.transaction() as target,
+        ):
+            for table in metadata.sorted_tables:
+                rows = source.execution_options(yield_per=COPY_BATCH).execute(select(table))
+                for batch in rows.mappings().partitions(COPY_BATCH):
+                    target.execute(insert(table), [dict(r) for r in batch])
+    except BaseException:
+        preview.close()
+        raise
+    return preview
+
+
 @contextmanager
 def _preview_store(cfg: SyncerConfig, store: Store) -> Iterator[tuple[Store, int]]:
-    """A throwaway copy of the state database with the pending stream updates ingested into
-    it (the real database and offset are untouched; nothing is delivered); and how many
-    updates were read."""
-    import sqlite3
+    """A throwaway SQLite copy of the state database (SQLite or PostgreSQL) with the pending
+    stream updates ingested into it (the real database and offset are untouched; nothing is
+    delivered); and how many updates were read."""
     import tempfile
 
     from ..engine.apply import Applier, rules_from_config
     from ..engine.ingest import Ingestor
     from ..source.sources import source_clients
 
-    if not store.is_sqlite:
-        fail(
-            "plan --from-stream needs a SQLite state database (it previews on a copy); "
-            "with PostgreSQL run `syncer plan` after an ingest",
-            EXIT_CONFIG,
-        )
     with tempfile.TemporaryDirectory(prefix="syncer-plan-") as folder:
         copy_path = Path(folder) / "preview.db"
-        source = store.engine.raw_connection()
-        try:
-            target = sqlite3.connect(copy_path)
-            try:
-                source.driver_connection.backup(target)  # type: ignore[union-attr]
-            finally:
-                target.close()
-        finally:
-            source.close()
-        preview = Store(f"sqlite:///{copy_path}", migrate=False)
+        copy = _copy_sqlite if store.is_sqlite else _copy_postgres
+        preview = copy(store, copy_path)
         clients = source_clients(cfg)
         try:
             updates = 0

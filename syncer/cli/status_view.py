@@ -16,11 +16,19 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Connection
 
-from ..source.contacthub import DEFAULT_SOURCE
+from ..errors import SyncerError
+from ..source.contacthub import DEFAULT_SOURCE, ContacthubClient, parse_instant
 from ..state.delivery_ops import DISCARDED
 from ..state.store import Store
 
-__all__ = ["QUEUE_STATES", "collect_status", "plain_status", "render_status", "stream_label"]
+__all__ = [
+    "QUEUE_STATES",
+    "collect_status",
+    "oldest_unread_at",
+    "plain_status",
+    "render_status",
+    "stream_label",
+]
 
 # discarded: dead letters an operator closed in the console without sending (not dead letters)
 QUEUE_STATES = ("pending", "in_flight", "failed", "done", "invalid", "dead", DISCARDED)
@@ -126,15 +134,69 @@ def run_entry(run: dict[str, Any]) -> dict[str, Any]:
     return entry
 
 
+# updates read to find the oldest unread change's time: a DELETE may carry only the id
+# (DIGEST.md §1.2, the sandbox's delete_payload=id_only), so the first dated one is taken
+AGE_PROBE_SIZE = 20
+
+
+def _change_time(update: dict[str, Any]) -> float | None:
+    """When the change of one stream update happened: its entity's ``updatedAt`` (a customer
+    or an event as it was then; DIGEST.md §1.3), else ``registeredAt``; None without either."""
+    entity = update.get("entity")
+    data = entity.get("data") if isinstance(entity, dict) else None
+    if not isinstance(data, dict):
+        return None
+    for key in ("updatedAt", "registeredAt"):
+        moment = parse_instant(data.get(key))
+        if moment is not None:
+            return moment.timestamp()
+    return None
+
+
+def oldest_unread_at(client: ContacthubClient, offset: int) -> float | None:
+    """The time of the oldest change after ``offset`` that carries one (one read-only call:
+    the stream page right after the committed offset, nothing ingested); None when
+    Contacthub does not answer or no update of the page is dated."""
+    try:
+        page = client.updates(offset, AGE_PROBE_SIZE)
+    except SyncerError:
+        return None  # status must work during an outage: the age is then unknown
+    for update in page.updates:
+        stamp = _change_time(update)
+        if stamp is not None:
+            return stamp
+    return None
+
+
+def _lag_seconds(lag: int | None, oldest: float | None, now: float) -> float | None:
+    """How far behind ingest is in time: the age of the oldest unread change (0 when caught
+    up; None when the stream's end or that change's time is unknown)."""
+    if lag is None:
+        return None
+    if lag == 0:
+        return 0.0
+    return None if oldest is None else round(max(0.0, now - oldest), 1)
+
+
 def stream_status(
-    store: Store, source: str, stream: str, last_offset: int | None
+    store: Store,
+    source: str,
+    stream: str,
+    last_offset: int | None,
+    oldest_unread: float | None = None,
+    *,
+    now: float | None = None,
 ) -> dict[str, Any]:
     """One source node's stream: committed offset, the stream's end (``last_offset`` when
-    known, else the recorded one), lag, lease and backfill (state and slices)."""
+    known, else the recorded one), lag in updates and in seconds (``oldest_unread``: the
+    time of the oldest unread change, when read), lease and backfill (state and slices)."""
+    now = time.time() if now is None else now
     cp = store.checkpoint(stream)
     offset = cp.offset if cp else 0
+    live = last_offset is not None
     if last_offset is None and cp is not None:
         last_offset = cp.stream_last_offset
+    lag = None if last_offset is None else max(0, last_offset - offset)
     with store.reader() as conn:
         slices = conn.exec_driver_sql(
             _p(
@@ -152,7 +214,10 @@ def stream_status(
         "stream": stream,
         "offset": offset,
         "last_offset": last_offset,
-        "lag": None if last_offset is None else max(0, last_offset - offset),
+        "lag": lag,
+        # only from what Contacthub answered now: a recorded end says nothing of the age
+        "lag_seconds": _lag_seconds(lag, oldest_unread, now) if live else None,
+        "oldest_unread_at": oldest_unread if live and lag else None,
         "checked_at": cp.stream_checked_at if cp else None,
         "lease_owner": cp.lease_owner if cp else None,
         "lease_expires_at": cp.lease_expires_at if cp else None,
@@ -162,16 +227,17 @@ def stream_status(
 
 def collect_status(
     store: Store,
-    streams: list[tuple[str, str, int | None]],
+    streams: list[tuple[str, str, int | None, float | None]],
     pipelines: dict[str, str],
     *,
     runs: int = 10,
 ) -> dict[str, Any]:
     """The ``syncer status`` document. ``streams``: (source, stream, the stream's end when
-    known) of every source node, in config order; ``pipelines``: name -> target of the config
-    (a pipeline with nothing queued yet is listed too)."""
+    known, the time of its oldest unread change when known) of every source node, in config
+    order; ``pipelines``: name -> target of the config (a pipeline with nothing queued yet is
+    listed too)."""
     now = time.time()
-    per_stream = [stream_status(store, *s) for s in streams]
+    per_stream = [stream_status(store, *s, now=now) for s in streams]
     with store.reader() as conn:
         queue = queues(conn, now)
         erasures = erasures_pending(conn)
@@ -236,8 +302,8 @@ def _targets(run: dict[str, Any]) -> str:
 
 def render_status(data: dict[str, Any], console: Console) -> None:
     source = Table(title="Source", title_justify="left")
-    columns = ("source", "stream", "committed offset", "stream last offset", "lag", "lease")
-    for column in (*columns, "backfill"):
+    columns = ("source", "stream", "committed offset", "stream last offset", "lag", "behind")
+    for column in (*columns, "lease", "backfill"):
         source.add_column(column)
     for src in data.get("streams", [data["source"]]):
         source.add_row(
@@ -246,6 +312,7 @@ def render_status(data: dict[str, Any], console: Console) -> None:
             str(src["offset"]),
             "-" if src["last_offset"] is None else str(src["last_offset"]),
             "-" if src["lag"] is None else str(src["lag"]),
+            _age(src.get("lag_seconds")),
             str(src["lease_owner"] or "free"),
             str(src["backfill"]["state"] or "none"),
         )
@@ -279,13 +346,20 @@ def render_status(data: dict[str, Any], console: Console) -> None:
     console.print(runs)
 
 
+def _lag_text(src: dict[str, Any]) -> str:
+    """``lag 12, 3m behind`` (updates, then the age of the oldest unread change)."""
+    if src["lag"] is None:
+        return "lag -"
+    seconds = src.get("lag_seconds")
+    return f"lag {src['lag']}, {'age unknown' if seconds is None else _age(seconds) + ' behind'}"
+
+
 def plain_status(data: dict[str, Any]) -> list[str]:
     """The same content as lines, for a pipe (no tables, no colour)."""
     lines = [
         f"source {stream_label(src)}: offset {src['offset']}, stream last "
-        f"{src['last_offset'] if src['last_offset'] is not None else '-'}, lag "
-        f"{src['lag'] if src['lag'] is not None else '-'}, lease {src['lease_owner'] or 'free'}, "
-        f"backfill {src['backfill']['state'] or 'none'}"
+        f"{src['last_offset'] if src['last_offset'] is not None else '-'}, {_lag_text(src)}, "
+        f"lease {src['lease_owner'] or 'free'}, backfill {src['backfill']['state'] or 'none'}"
         for src in data.get("streams", [data["source"]])
     ]
     for q in data["queues"]:

@@ -38,7 +38,14 @@ from .common import (
     refuse_missing_database,
 )
 from .progress import backfill_progress, sync_progress
-from .status_view import collect_status, dumps, plain_status, render_status, stream_label
+from .status_view import (
+    collect_status,
+    dumps,
+    oldest_unread_at,
+    plain_status,
+    render_status,
+    stream_label,
+)
 
 __all__ = ["register", "source_client"]
 
@@ -422,8 +429,16 @@ def _last_offset(client: ContacthubClient) -> int | None:
         return None
 
 
-def _status(s: _Session, pipelines: bool = True) -> dict[str, Any]:
-    streams = [(c.source, c.stream, _last_offset(c)) for c in s.clients]
+def _status(s: _Session, pipelines: bool = True, ages: bool = True) -> dict[str, Any]:
+    """The status document; ``ages``: also read each stream's oldest unread change (one
+    more read-only call per stream that is behind) for the lag in seconds."""
+    streams: list[tuple[str, str, int | None, float | None]] = []
+    for c in s.clients:
+        last = _last_offset(c)
+        cp = s.store.checkpoint(c.stream)
+        offset = cp.offset if cp else 0
+        behind = ages and last is not None and last > offset
+        streams.append((c.source, c.stream, last, oldest_unread_at(c, offset) if behind else None))
     targets = {p.name: p.target for p in s.cfg.pipelines} if pipelines else {}
     return collect_status(s.store, streams, targets)
 
@@ -441,7 +456,7 @@ def _offsets_app() -> typer.Typer:
     def show(config: Path | None = ConfigOption, as_json: bool = JsonOption) -> None:
         """Print the committed offset and the stream's last offset."""
         with _session(config, exclusive=False) as s:
-            streams = _status(s, pipelines=False)["streams"]
+            streams = _status(s, pipelines=False, ages=False)["streams"]
         keys = ("source", "stream", "offset", "last_offset", "lag", "checked_at")
         data = [{k: src[k] for k in keys} for src in streams]
         if as_json:

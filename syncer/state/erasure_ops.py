@@ -27,8 +27,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Row, and_, bindparam, delete, exists, func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    select,
+    update,
+)
 
+from ..source.contacthub import id_prefix
 from .schema import (
     deliveries,
     delivery_log,
@@ -139,15 +151,26 @@ def _not_done_delete(subject: Any) -> Any:
     )
 
 
-def pending_summary(conn: Connection) -> tuple[int, float | None]:
-    """How many erasures are pending and the request time of the oldest. (Only unscrubbed
-    erasures can be pending: the index on ``scrubbed_at`` keeps this cheap.)"""
+def of_source(column: ColumnElement[str], source: str) -> ColumnElement[bool]:
+    """Erasures of ``source``'s customers: ids are ``<source>:<id>`` except in ``default``
+    (as ``dlq_ops.of_source``, which cannot be imported here: delivery_ops imports this)."""
+    prefix = id_prefix(source)
+    if not prefix:
+        return ~column.contains(":", autoescape=True)
+    return column.startswith(prefix, autoescape=True)
+
+
+def pending_summary(conn: Connection, source: str | None = None) -> tuple[int, float | None]:
+    """How many erasures (of ``source`` when given) are pending and the request time of the
+    oldest. (Only unscrubbed erasures can be pending: the index on ``scrubbed_at`` keeps this
+    cheap.)"""
     e = erasures
-    row = conn.execute(
-        select(func.count(), func.min(e.c.requested_at)).where(
-            e.c.scrubbed_at.is_(None), _not_done_delete(e.c.entity_id)
-        )
-    ).one()
+    query = select(func.count(), func.min(e.c.requested_at)).where(
+        e.c.scrubbed_at.is_(None), _not_done_delete(e.c.entity_id)
+    )
+    if source is not None:
+        query = query.where(of_source(e.c.entity_id, source))
+    row = conn.execute(query).one()
     return int(row[0]), row[1]
 
 
@@ -158,8 +181,10 @@ def ledger(
     before: float | None = None,
     limit: int = 1000,
     ids: Sequence[str] | None = None,
+    source: str | None = None,
 ) -> list[ErasureRecord]:
-    """Erasures newest first (``before``: requested before that time), each with its targets."""
+    """Erasures newest first (``before``: requested before that time; ``source``: of that
+    source's customers), each with its targets."""
     e = erasures
     query = select(e).order_by(e.c.requested_at.desc(), e.c.entity_id).limit(limit)
     if pending_only:
@@ -168,6 +193,8 @@ def ledger(
         query = query.where(e.c.requested_at < before)
     if ids is not None:
         query = query.where(e.c.entity_id.in_(sorted(ids)))
+    if source is not None:
+        query = query.where(of_source(e.c.entity_id, source))
     records = {
         r.entity_id: ErasureRecord(r.entity_id, r.reason, r.requested_at, r.scrubbed_at)
         for r in conn.execute(query)

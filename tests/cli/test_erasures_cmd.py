@@ -16,7 +16,10 @@ import httpx
 import pytest
 import yaml
 from cli_helpers import Sandbox, human_lines, run
+from click.testing import Result
+from typer.testing import CliRunner
 
+from syncer.cli.main import app
 from syncer.config.loader import load_config
 from syncer.demo.workspace import EXAMPLE_CONFIG, demo_config
 from syncer.engine import runner
@@ -24,6 +27,7 @@ from syncer.sandbox.cluster import SandboxCluster
 from syncer.sandbox.contacthub import DEFAULT_NODE_ID
 from syncer.sandbox.datagen import generate_dataset
 from syncer.source.contacthub import ContacthubClient
+from syncer.state import erasure_ops
 from syncer.state.store import Store
 
 
@@ -108,6 +112,13 @@ def test_erasures_show_each_targets_receipt_and_prune_scrubs(
     doc = json.loads(listed.stdout)
     by_id = {e["customer_id"]: e for e in doc["erasures"]}
     assert set(by_id) == set(gone) and doc["pending"] == 0
+    assert {(e["source"], e["entity_id"]) for e in doc["erasures"]} == {
+        ("default", g) for g in gone
+    }
+    one = run(
+        ["erasures", "--json", "--customer", gone[0], "-c", str(config)], cwd=tmp_path, env=env
+    )
+    assert [e["customer_id"] for e in json.loads(one.stdout)["erasures"]] == [gone[0]]
     for cid in gone:
         record = by_id[cid]
         # the sync scrubbed it right after the last acknowledgement
@@ -132,7 +143,8 @@ def test_erasures_show_each_targets_receipt_and_prune_scrubs(
     assert text.returncode == 0
     assert text.stdout.count("  scrubbed ") == len(gone)
     for cid in gone:
-        assert f"{cid}  requested " in text.stdout and "scrubbed" in text.stdout
+        # the plain Contacthub id and its source (the single `source:` form is 'default')
+        assert f"{cid}  source default  requested " in text.stdout and "scrubbed" in text.stdout
     assert "nrs/newsletter (delete)  acknowledged" in text.stdout
     assert "0 pending" in text.stdout
 
@@ -150,3 +162,66 @@ def test_erasures_on_a_database_without_any(
     refused = run(["erasures", "-c", str(missing)], cwd=tmp_path, env=env)
     assert refused.returncode == 3
     assert len(human_lines(refused.stderr)) == 1 and "Traceback" not in refused.stderr
+
+
+def _sources_config(sandbox: Sandbox, folder: Path, names: tuple[str, str]) -> Path:
+    """The sandbox config with two sources named ``names`` (the second reads another
+    workspace); ``erasures`` reads only the state, never Contacthub."""
+    single = sandbox.doc["source"]
+    sources = {names[0]: single, names[1]: {**single, "workspace_id": "ws-fr"}}
+    doc = {k: v for k, v in sandbox.doc.items() if k != "source"} | {"sources": sources}
+    path = folder / f"{names[0]}.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def test_erasures_take_a_source_and_the_plain_contacthub_id(
+    cluster: tuple[SandboxCluster, Sandbox], tmp_path: Path
+) -> None:
+    _, sandbox = cluster
+    env = sandbox.env()
+    config = _sources_config(sandbox, tmp_path, ("default", "brand-fr"))
+    store = Store(f"sqlite:///{tmp_path / 'syncer.db'}")
+    with store.transaction() as conn:  # as ingest records a deletion of each source
+        erasure_ops.open_erasures(conn, ["c1", "brand-fr:c1", "brand-fr:c9"], "deleted", 1e9)
+    store.close()
+
+    def erasures(*args: str, cfg: Path = config) -> Result:
+        # in-process (the subprocess runs are the test above's): a dozen would be slow
+        return CliRunner().invoke(app, ["erasures", *args, "-c", str(cfg)], env=env)
+
+    def listed(*args: str) -> list[tuple[str, str, str]]:
+        done = erasures("--json", *args)
+        assert done.exit_code == 0, done.output
+        return [
+            (e["source"], e["customer_id"], e["entity_id"])
+            for e in json.loads(done.stdout)["erasures"]
+        ]
+
+    fr_c1 = [("brand-fr", "c1", "brand-fr:c1")]
+    assert listed("--customer", "c1", "--source", "brand-fr") == fr_c1
+    assert listed("--customer", "brand-fr:c1") == fr_c1  # the namespaced form still works
+    assert listed("--customer", "brand-fr:c1", "--source", "brand-fr") == fr_c1
+    assert listed("--customer", "c1") == [("default", "c1", "c1")]  # the source named default
+    assert sorted(listed("--source", "brand-fr")) == [*fr_c1, ("brand-fr", "c9", "brand-fr:c9")]
+    assert listed("--customer", "c9") == []  # c9 is brand-fr's, not default's
+
+    text = erasures("--source", "brand-fr")
+    lines = text.stdout.splitlines()
+    assert sum(line.startswith("c1  source brand-fr  requested ") for line in lines) == 1
+    assert not any("source default" in line for line in lines)
+    assert lines[-1] == "2 erasures shown; 0 pending of source brand-fr"
+    none = erasures("--customer", "c9")
+    assert none.stdout.strip() == "no erasures of customer c9 (source default)"
+
+    wrong = erasures("--customer", "brand-fr:c1", "--source", "default")
+    assert wrong.exit_code == 2 and len(wrong.stderr.splitlines()) == 1
+    assert "is of source 'brand-fr', not --source 'default'" in wrong.stderr
+    unknown = erasures("--source", "brand-fx")
+    assert unknown.exit_code == 2 and "unknown source 'brand-fx'" in unknown.stderr
+
+    # no source named default: a plain id needs --source
+    named = _sources_config(sandbox, tmp_path, ("brand-it", "brand-fr"))
+    done = erasures("--customer", "c1", cfg=named)
+    assert done.exit_code == 2 and len(done.stderr.splitlines()) == 1
+    assert "several sources are configured: pass --source (brand-it, brand-fr)" in done.stderr

@@ -30,7 +30,7 @@ def runner(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> CliRunner:
 def test_validate_ok(app: typer.Typer, runner: CliRunner, example_path: Path) -> None:
     result = runner.invoke(app, ["validate", "--config", str(example_path)])
     assert result.exit_code == 0
-    assert result.stdout == f"OK: {example_path}: 3 targets, 3 pipelines\n"
+    assert result.stdout == f"OK: {example_path}: 1 source, 3 pipelines, 3 targets\n"
 
 
 def test_validate_uses_syncer_config(

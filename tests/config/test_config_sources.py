@@ -178,3 +178,16 @@ def test_validate_exits_2_with_file_and_key_path(
     assert result.exit_code == 2
     assert result.stderr.startswith(f"{path}: sources: 'source' and 'sources' are both given")
     assert "Traceback" not in result.output
+
+
+def test_validate_counts_the_sources(
+    tmp_path: Path, example_copy: dict[str, Any], env: dict[str, str]
+) -> None:
+    path = _write(tmp_path, _two_sources(example_copy))
+    result = CliRunner().invoke(app, ["validate", "--config", str(path)], env=env)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"OK: {path}: 2 sources, 3 pipelines, 3 targets\n"
+    result = CliRunner().invoke(app, ["validate", "--json", "--config", str(path)], env=env)
+    assert result.exit_code == 0, result.output
+    doc = yaml.safe_load(result.stdout)  # JSON is YAML
+    assert (doc["sources"], doc["pipelines"], doc["targets"]) == (2, 3, 3)

@@ -117,7 +117,7 @@ def test_offline_validate_in_a_shell_without_secrets(name: str) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == (
-        f"OK: {name}: 3 targets, 3 pipelines (offline: credentials' values not checked)\n"
+        f"OK: {name}: 1 source, 3 pipelines, 3 targets (offline: credentials' values not checked)\n"
     )
 
 

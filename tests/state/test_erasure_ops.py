@@ -358,3 +358,41 @@ def test_a_scrubbed_customer_is_not_left_in_the_sqlite_file(
     assert retention_ops.scrub(store) == 1
     assert not in_file()
     store.close()
+
+
+def test_ledger_and_pending_count_of_one_source(store: Store) -> None:
+    """Ids are ``<source>:<id>`` except in ``default``; a ``_`` or ``%`` in a source name is
+    no wildcard."""
+    ids = ["c1", "brand-fr:c1", "brand-fr:c9", "brand_x:c2", "brandyx:c3"]
+    with store.transaction() as conn:
+        erasure_ops.open_erasures(conn, ids, "deleted", 1e9)
+        for cid in ("c1", "brand-fr:c9"):  # their target has not acknowledged the delete yet
+            conn.execute(
+                insert(deliveries).values(
+                    pipeline="p",
+                    target="t",
+                    entity_type="customer",
+                    entity_id=cid,
+                    subject_id=cid,
+                    action="delete",
+                    state="pending",
+                    attempts=0,
+                    due_at=1e9,
+                    created_at=1e9,
+                    updated_at=1e9,
+                )
+            )
+    with store.reader() as conn:
+
+        def of(source: str) -> list[str]:
+            return sorted(r.entity_id for r in erasure_ops.ledger(conn, source=source))
+
+        assert of("default") == ["c1"]
+        assert of("brand-fr") == ["brand-fr:c1", "brand-fr:c9"]
+        assert of("brand_x") == ["brand_x:c2"]
+        assert erasure_ops.pending_summary(conn) == (2, 1e9)
+        assert erasure_ops.pending_summary(conn, "brand-fr") == (1, 1e9)
+        assert erasure_ops.pending_summary(conn, "default") == (1, 1e9)
+        assert erasure_ops.pending_summary(conn, "brand_x") == (0, None)
+        pending = erasure_ops.ledger(conn, pending_only=True, source="brand-fr")
+        assert [r.entity_id for r in pending] == ["brand-fr:c9"]
