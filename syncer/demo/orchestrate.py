@@ -29,7 +29,7 @@ from .commands import run_syncer
 from .landed import read_landed
 from .results import RunSummary, id_map_counts, read_run, scrubbed_count, source_counts
 from .workspace import (
-    EXAMPLE_CONFIG,
+    DEMO_CONFIG,
     SourceNode,
     Workspace,
     read_example,
@@ -49,7 +49,7 @@ class DemoOptions:
     seed: int = 1  # the first source node's data; the next ones seed + 1, seed + 2, ...
     churn: int | None = None  # default: one operation per ten customers, at least 20
     keep: Path | None = None  # work directory kept after the demo (default: a temporary one)
-    example: Path = EXAMPLE_CONFIG
+    example: Path = DEMO_CONFIG
     serve: bool = False  # keep the sandbox up after the summary, until Ctrl-C / SIGTERM
     churn_every: float = 0.0  # with ``serve``: apply a little churn this often (0: never)
 
@@ -149,7 +149,7 @@ class _Demo:
 
     def write_config(self) -> SyncerConfig:
         info = self.cluster.connection_info()
-        path = self.ws.write_config(self.opts.example, self.example, info)
+        path = self.ws.write_config(self.opts.example, info, self.example)
         os.environ.update(self.ws.env)
         cfg = load_config(path)
         names = ", ".join(cfg.sources)

@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 __all__ = [
+    "DEMO_CONFIG",
     "EXAMPLE_CONFIG",
     "SIMULATOR_OF_TARGET",
     "SourceNode",
@@ -29,7 +30,8 @@ __all__ = [
     "workspace_layout",
 ]
 
-EXAMPLE_CONFIG = Path(__file__).resolve().parents[2] / "config" / "two-brands.yaml"
+EXAMPLE_CONFIG = Path(__file__).resolve().parents[2] / "config" / "example.yaml"  # one source
+DEMO_CONFIG = EXAMPLE_CONFIG.with_name("two-brands.yaml")  # what `syncer demo` runs
 SIMULATOR_OF_TARGET = {"360nrs": "nrs360", "octopush": "octopush", "np6": "np6"}
 _REFERENCE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 _PLAIN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
@@ -106,11 +108,16 @@ def demo_config(
     example: dict[str, Any], connection: dict[str, dict[str, Any]], state_url: str
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """The example config pointed at the sandbox, and the env values its references need.
-    Workspace and node ids stay as :func:`source_nodes` left them: the sandbox serves those."""
+
+    The single ``source:`` form reads the sandbox's main workspace node; the named sources of
+    ``sources:`` keep their workspace and node ids (as :func:`source_nodes` left them): the
+    demo's sandbox serves those."""
     doc: dict[str, Any] = yaml.safe_load(yaml.safe_dump(example))  # a deep copy
     env: dict[str, str] = {}
     doc["state"] = {**(doc.get("state") or {}), "url": state_url}
     hub = connection["contacthub"]
+    if isinstance(doc.get("source"), dict):
+        doc["source"].update(workspace_id=hub["workspace_id"], node_id=hub["node_id"])
     for source in _sources(doc).values():
         source.update(base_url=hub["api_base"], poll_interval="5s")
         _credentials(source, hub, env, skip=("base_url", "workspace_id", "node_id"))
@@ -170,9 +177,15 @@ class Workspace:
             Path(f"{self.state_path}{suffix}").unlink(missing_ok=True)
 
     def write_config(
-        self, example: Path, doc: dict[str, Any], connection: dict[str, dict[str, Any]]
+        self,
+        example: Path,
+        connection: dict[str, dict[str, Any]],
+        doc: dict[str, Any] | None = None,
     ) -> Path:
-        """Write ``doc`` (the example read by :func:`read_example`) pointed at the sandbox."""
+        """Write ``example`` (or ``doc``, as :func:`read_example` read it) pointed at the
+        sandbox."""
+        if doc is None:
+            doc = yaml.safe_load(example.read_text(encoding="utf-8"))
         written, self.env = demo_config(doc, connection, self.state_url)
         text = yaml.safe_dump(written, sort_keys=False, allow_unicode=True, width=100)
         self.config_path.write_text(_HEADER.format(name=example.name) + text, encoding="utf-8")

@@ -10,7 +10,7 @@ import yaml
 from syncer.config.loader import load_config
 from syncer.demo.orchestrate import email_tags, share, tag_emails
 from syncer.demo.workspace import (
-    EXAMPLE_CONFIG,
+    DEMO_CONFIG,
     SourceNode,
     Workspace,
     read_example,
@@ -26,17 +26,17 @@ def written(tmp_path: Path, example: Path) -> tuple[dict[str, object], Workspace
     ws = Workspace(tmp_path)
     ws.prepare()
     with SandboxCluster() as cluster:
-        path = ws.write_config(example, doc, cluster.connection_info())
+        path = ws.write_config(example, cluster.connection_info(), doc)
     return yaml.safe_load(path.read_text()), ws
 
 
 def test_the_default_example_has_two_sources_each_its_own_workspace(tmp_path: Path) -> None:
-    assert EXAMPLE_CONFIG.name == "two-brands.yaml"
-    _doc, nodes = read_example(EXAMPLE_CONFIG)
+    assert DEMO_CONFIG.name == "two-brands.yaml"
+    _doc, nodes = read_example(DEMO_CONFIG)
     assert [n.source for n in nodes] == ["brand-it", "brand-fr"]
     layout = workspace_layout(nodes)
     assert len(layout) == 2 and all(len(v) == 1 for v in layout.values())
-    _config, ws = written(tmp_path, EXAMPLE_CONFIG)
+    _config, ws = written(tmp_path, DEMO_CONFIG)
     cfg = load_config(ws.config_path, env=ws.env)
     assert set(cfg.sources) == {"brand-it", "brand-fr"}
     # the sandbox serves the workspaces and nodes the config names
@@ -56,6 +56,10 @@ def test_a_single_source_example_keeps_its_form(tmp_path: Path) -> None:
     assert [n.source for n in nodes] == ["default"]
     config, ws = written(tmp_path, example)
     assert "source" in config and "sources" not in config
+    # it reads the sandbox's main workspace node, as the tests built on it expect
+    with SandboxCluster() as cluster:
+        hub = cluster.connection_info()["contacthub"]
+    assert config["source"]["workspace_id"] == hub["workspace_id"]  # type: ignore[index]
     assert list(load_config(ws.config_path, env=ws.env).sources) == ["default"]
 
 
