@@ -1,4 +1,4 @@
-"""``syncer demo``: sandbox + example config + backfill + churn + sync, summarised."""
+"""``syncer demo``: sandbox + two-source config + backfill + churn + sync + status, summarised."""
 
 from __future__ import annotations
 
@@ -12,11 +12,15 @@ __all__ = ["demo", "register"]
 
 
 def demo(
-    customers: int = typer.Option(2000, "--customers", min=1, help="Customers to generate."),
+    customers: int = typer.Option(
+        2000, "--customers", min=1, help="Customers to generate, shared out between the sources."
+    ),
     events: int | None = typer.Option(
         None, "--events", min=0, help="Events to generate (default: two per customer)."
     ),
-    seed: int = typer.Option(1, "--seed", help="Seed of the data and churn: same seed, same data."),
+    seed: int = typer.Option(
+        1, "--seed", help="Seed of the data and churn (next sources: seed+1, ...): same data."
+    ),
     churn: int | None = typer.Option(
         None, "--churn", min=0, help="Churn operations between the syncs (default: customers/10)."
     ),
@@ -24,7 +28,9 @@ def demo(
         None, "--keep", help="Keep config, state database and summary.json in this directory."
     ),
     example: Path | None = typer.Option(
-        None, "--example", help="Config whose pipelines to use (default: config/example.yaml)."
+        None,
+        "--example",
+        help="Config whose sources and pipelines to use (default: config/two-brands.yaml).",
     ),
     serve: bool = typer.Option(
         False, "--serve", help="Keep the sandbox running after the summary (for `syncer run`)."
@@ -33,11 +39,12 @@ def demo(
         0.0, "--churn-every", min=0.0, help="With --serve: churn a little every N seconds."
     ),
 ) -> None:
-    """Start the sandbox, write a config for it, backfill, churn, sync and summarise."""
+    """Start the sandbox (serving the example's sources), write a config for it, backfill,
+    churn, sync and summarise, per pipeline and per source."""
     from ..demo import DemoOptions, run_demo
-    from ..demo.workspace import EXAMPLE_CONFIG
+    from ..demo.workspace import DEMO_CONFIG
 
-    source = example or EXAMPLE_CONFIG
+    source = example or DEMO_CONFIG
     if not source.is_file():
         fail(f"example config not found: {source} (pass --example PATH)", 2)
     opts = DemoOptions(

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from ..config.models import SyncerConfig
 from .landed import HELD, Landed
-from .results import COLUMNS, RunSummary
+from .results import COLUMNS, RunSummary, SourceCounts
 from .workspace import SIMULATOR_OF_TARGET
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "churn_line",
     "landed_lines",
     "reason_lines",
+    "source_lines",
     "table_lines",
     "verdict_lines",
 ]
@@ -106,6 +107,23 @@ def reason_lines(runs: Sequence[RunSummary]) -> list[str]:
         if hidden > 0:
             lines.append(f"  {name}: ... and {hidden} more reasons (`syncer dlq list`)")
     return lines or ["  none"]
+
+
+def source_lines(sources: Sequence[SourceCounts], cfg: SyncerConfig) -> list[str]:
+    """Per source: offsets of its streams, what the state holds of it, records per target."""
+    targets = list(cfg.targets)
+    head = f"  {'source':<12}{'offset':>8}{'customers':>11}{'events':>8}"
+    lines = [head + "".join(f"{t:>8}" for t in targets) + "   (records per target)"]
+    for s in sources:
+        offset = sum(s.offsets.values())
+        lines.append(
+            f"  {s.source:<12}{offset:>8}{s.customers:>11}{s.events:>8}"
+            + "".join(f"{s.held.get(t, 0):>8}" for t in targets)
+        )
+        for stream, at in s.offsets.items():
+            end = s.last_offsets.get(stream)
+            lines.append(f"    stream {stream}: offset {at}" + (f" of {end}" * (end is not None)))
+    return lines
 
 
 def landed_lines(landed: dict[str, Landed], cfg: SyncerConfig) -> list[str]:

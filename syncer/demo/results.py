@@ -10,17 +10,21 @@ from sqlalchemy import func, select
 
 from ..config.models import SyncerConfig
 from ..logs import mask_values
-from ..state.schema import delivery_log, erasures, id_map
+from ..source.contacthub import source_of_stream
+from ..state.dlq_ops import of_source
+from ..state.schema import checkpoints, delivery_log, entities, erasures, id_map
 from ..state.store import Store
 
 __all__ = [
     "COLUMNS",
     "PipelineRun",
     "RunSummary",
+    "SourceCounts",
     "id_map_counts",
     "read_run",
     "scrubbed_count",
     "short_reason",
+    "source_counts",
 ]
 
 COLUMNS = ("created", "updated", "unchanged", "left", "deleted", "invalid", "dead")
@@ -165,3 +169,62 @@ def id_map_counts(store: Store) -> dict[str, int]:
     )
     with store.engine.connect() as conn:
         return {str(target): int(n) for target, n in conn.execute(query)}
+
+
+@dataclass
+class SourceCounts:
+    """One source, as the state database holds it: its streams' committed offsets, its
+    customers and events (not deleted), and per target the records its entities resolved to
+    (distinct target ids in the id map: a contact two sources share counts in both)."""
+
+    source: str
+    offsets: dict[str, int]  # stream key -> committed offset
+    last_offsets: dict[str, int | None]  # stream key -> the stream's end, when last checked
+    customers: int
+    events: int
+    held: dict[str, int]  # target -> distinct target ids
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "offsets": self.offsets,
+            "last_offsets": self.last_offsets,
+            "customers": self.customers,
+            "events": self.events,
+            "held": self.held,
+        }
+
+
+def source_counts(store: Store, cfg: SyncerConfig) -> list[SourceCounts]:
+    """Per source of ``cfg``, in config order (see :class:`SourceCounts`)."""
+    out = []
+    with store.engine.connect() as conn:
+        streams = conn.execute(
+            select(checkpoints.c.stream, checkpoints.c.offset, checkpoints.c.stream_last_offset)
+        ).all()
+        for name in cfg.sources:
+            mine = sorted(r for r in streams if source_of_stream(str(r[0])) == name)
+            alive = entities.c.deleted.is_(False) & of_source(entities.c.entity_id, name)
+            kinds: dict[str, int] = dict(
+                conn.execute(
+                    select(entities.c.entity_type, func.count())
+                    .where(alive)
+                    .group_by(entities.c.entity_type)
+                ).all()
+            )
+            held = conn.execute(
+                select(id_map.c.target, func.count(id_map.c.target_id.distinct()))
+                .where(id_map.c.target_id.is_not(None) & of_source(id_map.c.entity_id, name))
+                .group_by(id_map.c.target)
+            ).all()
+            out.append(
+                SourceCounts(
+                    name,
+                    {str(s): int(o) for s, o, _ in mine},
+                    {str(s): None if last is None else int(last) for s, _, last in mine},
+                    int(kinds.get("customer", 0)),
+                    int(kinds.get("event", 0)),
+                    {str(t): int(n) for t, n in held},
+                )
+            )
+    return out

@@ -8,6 +8,7 @@ with SandboxCluster() as cluster:
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -64,13 +65,17 @@ class SandboxCluster:
         *,
         contacthub_behaviour: ContacthubBehaviour | None = None,
         ports: dict[str, int] | None = None,
+        workspaces: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
+        layout = dict(workspaces or {DEFAULT_WORKSPACE_ID: [DEFAULT_NODE_ID]})
+        main, *others = layout
         self.contacthub = ContacthubSimulator(
-            DEFAULT_WORKSPACE_ID,
-            (DEFAULT_NODE_ID,),
+            main,
+            tuple(layout[main]),
             DEFAULT_TOKEN,
             behaviour=contacthub_behaviour,
             faults=None if faults is None else FaultPlan.from_dict(faults.to_dict()),
+            extra_workspaces={ws: list(layout[ws]) for ws in others},
         )
         self.simulators: dict[str, Simulator] = {
             "contacthub": self.contacthub,

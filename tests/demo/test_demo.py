@@ -1,5 +1,6 @@
 """``syncer demo`` as a user runs it: a subprocess, small sizes; its numbers against the
-simulators (read live, while ``--serve`` keeps them up) and against the state database."""
+simulators (read live, while ``--serve`` keeps them up) and against the state database. The
+demo runs ``config/two-brands.yaml``: two sources (brand-it, brand-fr), each its own workspace."""
 
 from __future__ import annotations
 
@@ -16,10 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import yaml
 
 SYNCER = [sys.executable, "-c", "from syncer.cli.main import main; main()"]
 LIMIT = 60.0  # seconds: the issue's bound for the default size; here only a hang guard (x2)
 READY = "sandbox serving"
+SOURCES = {"brand-it", "brand-fr"}
 
 
 def outcomes(summary: dict[str, Any], pipeline: str) -> Counter[str]:
@@ -34,6 +37,32 @@ def outcomes(summary: dict[str, Any], pipeline: str) -> Counter[str]:
 def sandbox_state(root: str, name: str) -> Any:
     ports = json.loads(Path(root, "ports.json").read_text())
     return httpx.get(f"{ports[name]['url']}/_sandbox/state", timeout=30).json()
+
+
+def target_ids(db_path: Path, target: str) -> dict[str, set[str]]:
+    """Source name -> the target ids its entities resolved to in ``target`` (the id map)."""
+    with sqlite3.connect(db_path) as db:
+        rows = db.execute(
+            "SELECT entity_id, target_id FROM id_map WHERE target = ? AND target_id IS NOT NULL",
+            (target,),
+        ).fetchall()
+    out: dict[str, set[str]] = {}
+    for entity, tid in rows:
+        source = entity.split(":", 1)[0] if ":" in entity else "default"
+        out.setdefault(source, set()).add(str(tid))
+    return out
+
+
+def status_sources(lines: list[str]) -> list[str]:
+    """The sources named by the ``syncer status`` the demo ran (its ``source NAME (...)`` lines)."""
+    start = next(i for i, x in enumerate(lines) if x.startswith("$ syncer status"))
+    found = []
+    for line in lines[start + 1 :]:
+        if not line.startswith("  "):
+            break
+        if line.startswith("  source "):
+            found.append(line.split()[1])
+    return found
 
 
 def run_served(keep: Path, *args: str) -> tuple[list[str], float, subprocess.Popen[str]]:
@@ -67,6 +96,7 @@ def test_summary_numbers_are_what_the_targets_hold(tmp_path: Path) -> None:
         nrs = sandbox_state(str(tmp_path), "nrs360")
         octo = sandbox_state(str(tmp_path), "octopush")
         np6 = sandbox_state(str(tmp_path), "np6")
+        hub = sandbox_state(str(tmp_path), "contacthub")["workspaces"]
         (console_line,) = [x for x in lines if x.startswith("console: ")]
         console_url = console_line.split()[1]
         overview = httpx.get(console_url, timeout=30)
@@ -83,6 +113,39 @@ def test_summary_numbers_are_what_the_targets_hold(tmp_path: Path) -> None:
     assert overview.headers["content-security-policy"].startswith("default-src 'none'")
     run_ids = [r["run_id"] for r in summary["runs"]]
     assert len(run_ids) == 2 and all(rid and rid in runs_page.text for rid in run_ids)
+
+    # Two sources, each its own workspace: `syncer status` lists both, and each one's committed
+    # offset is the end of its workspace's stream in the simulator.
+    assert sorted(status_sources(lines)) == sorted(SOURCES), lines
+    per_source = {s["source"]: s for s in summary["sources"]}
+    assert set(per_source) == SOURCES
+    config = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    for name, src in config["sources"].items():
+        (offset,) = per_source[name]["offsets"].values()
+        assert offset == hub[src["workspace_id"]]["lastOffset"] > 0, (name, hub)
+        assert per_source[name]["customers"] > 0
+
+    # Both sources' customers are in 360NRS (newsletter takes every source): each source's
+    # contacts, by the id map, are contacts 360NRS holds, and together they are all of them.
+    nrs_ids = {str(c["id"]) for c in nrs["contacts"]}
+    by_source = target_ids(tmp_path / "syncer.db", "nrs")
+    assert set(by_source) == SOURCES
+    for name in SOURCES:
+        assert by_source[name] and by_source[name] <= nrs_ids, name
+        assert per_source[name]["held"]["nrs"] == len(by_source[name])
+    assert by_source["brand-it"] | by_source["brand-fr"] == nrs_ids
+    # ... and by their own data: brand-fr's generated addresses carry its tag
+    fr_emails = {c["email"] for c in nrs["contacts"] if "+brand-fr@" in (c["email"] or "")}
+    assert (
+        fr_emails
+        and {str(c["id"]) for c in nrs["contacts"] if c["email"] in fr_emails}
+        <= by_source["brand-fr"]
+    )
+    # sms-vip names brand-it, orders-np6 names brand-fr: nothing of the other source there
+    assert set(target_ids(tmp_path / "syncer.db", "octo")) == {"brand-it"}
+    assert set(target_ids(tmp_path / "syncer.db", "np6")) == {"brand-fr"}
+    assert per_source["brand-fr"]["held"].get("octo", 0) == 0
+    assert per_source["brand-it"]["held"].get("np6", 0) == 0
 
     news = outcomes(summary, "newsletter")
     assert news["created"] > 0
@@ -122,7 +185,10 @@ def test_demo_exits_0_and_says_how_to_run_the_daemon(tmp_path: Path) -> None:
     out = done.stdout
     assert "syncer backfill --config" in out and "syncer sync --once --config" in out
     assert f"syncer run --config {tmp_path}/config.yaml" in out
-    assert "syncer sandbox --seed 3 --customers 100" in out
+    # `syncer sandbox` serves one workspace node: no such hint for two sources
+    assert "syncer sandbox --seed" not in out
+    assert "pipeline sms-vip: source brand-it -> target octo" in out
+    assert "pipeline newsletter: every source -> target nrs" in out
     # without --serve nothing serves the console once the demo ends: it says what will
     assert out.rstrip().splitlines()[-1].startswith("console: http://127.0.0.1:8470/ while `")
     assert "export CONTACTHUB_TOKEN=" in out
@@ -132,15 +198,15 @@ def test_demo_exits_0_and_says_how_to_run_the_daemon(tmp_path: Path) -> None:
     assert_quiet_logs(done.stdout, done.stderr, json.loads((tmp_path / "summary.json").read_text()))
 
     # The same seed gives the same results: every run (the one after churn too), what landed
-    # in the targets, and every line printed but run ids, ports, paths and timings.
-    again = tmp_path / "again"
-    args[-1] = str(again)
+    # in the targets, and every line printed but run ids, ports, paths and timings. The second
+    # demo runs in the same --keep directory (as `make demo` twice would): a clean start.
+    first = json.loads((tmp_path / "summary.json").read_text())
     second = subprocess.run([*SYNCER, *args], capture_output=True, text=True, timeout=LIMIT * 2)
     assert second.returncode == 0, second.stdout[-4000:]
-    first, repeat = (json.loads((d / "summary.json").read_text()) for d in (tmp_path, again))
-    for key in ("runs", "landed", "checks", "churn"):
+    repeat = json.loads((tmp_path / "summary.json").read_text())
+    for key in ("runs", "landed", "checks", "churn", "sources"):
         assert strip_run_ids(first[key]) == strip_run_ids(repeat[key]), key
-    assert masked(done.stdout, tmp_path) == masked(second.stdout, again)
+    assert masked(done.stdout, tmp_path) == masked(second.stdout, tmp_path)
 
 
 def strip_run_ids(value: Any) -> Any:
@@ -154,7 +220,8 @@ def strip_run_ids(value: Any) -> Any:
 def masked(out: str, root: Path) -> list[str]:
     """The demo's stdout without what differs between two runs of the same seed."""
     text = out.replace(str(root), "ROOT")
-    text = re.sub(r"sync-[0-9a-f]{12}", "RUN", text)
+    text = re.sub(r"(sync|backfill)-[0-9a-f]{12}", "RUN", text)
+    text = re.sub(r"started \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ, took [\d.]+\w+", "AT", text)
     text = re.sub(r"127\.0\.0\.1:\d+", "HOST", text)
     text = re.sub(r"in \d+\.\d+s", "in Ts", text)
     return text.splitlines()
