@@ -218,6 +218,7 @@ def _done(p: Planned, out: Outcome) -> RowResult:
         member_key=out.member_key,
         spend_attempt=False,
         origin=out.origin,
+        co_held=known.co_held,
     )
 
 
@@ -240,4 +241,6 @@ def known_after(known: Known, pipeline: str, out: Outcome) -> Known:
         names,
         keys,
         out.origin or known.origin,
+        co_held=known.co_held,
+        co_created=known.co_created,
     )

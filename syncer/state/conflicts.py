@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, and_, insert, select, update
 
-from .schema import deliveries, entities, id_map
+from .schema import deliveries, entities, id_map, memberships
 
 if TYPE_CHECKING:
     from .delivery_ops import RowResult
 
-__all__ = ["requeue_newer_rivals"]
+__all__ = ["requeue_holders_of_erased", "requeue_newer_rivals"]
 
 _OPEN = ("pending", "failed", "in_flight")
 
@@ -29,40 +29,110 @@ _OPEN = ("pending", "failed", "in_flight")
 def requeue_newer_rivals(
     conn: Connection, target: str, results: Sequence[RowResult], now: float
 ) -> list[str]:
-    """Queue again the customers that share a contact written here and are newer than the
-    customer written; returns their ids."""
+    """Queue again, per contact written here that other customers map to, its newest
+    customer when the contact may not hold that customer's data and every holder's names:
+
+    * the newest was not written here (an older customer's write landed last);
+    * several holders were written here (their calls ran at once: any may have landed last);
+    * a writer kept fewer names for the other holders than they hold now (a holder recorded
+      after the writer was claimed).
+
+    Returns their ids."""
     written = {
-        r.subject_id: r.target_id
+        r.subject_id: str(r.target_id)
         for r in results
         if r.set_id_map and r.target_id and not r.forget and r.row.entity_type == "customer"
     }
     if not written:
         return []
-    rivals = conn.execute(
+    holders: dict[str, set[str]] = {}  # contact -> every customer mapped to it
+    for r in conn.execute(
         select(id_map.c.entity_id, id_map.c.target_id).where(
             id_map.c.target == target,
-            id_map.c.target_id.in_(sorted({str(t) for t in written.values()})),
-            id_map.c.entity_id.notin_(sorted(written)),
+            id_map.c.target_id.in_(sorted(set(written.values()))),
         )
-    ).all()
-    if not rivals:
+    ):
+        holders.setdefault(str(r.target_id), set()).add(r.entity_id)
+    shared = {tid: cids for tid, cids in holders.items() if len(cids) > 1}
+    if not shared:
         return []
-    ids = sorted(set(written) | {r.entity_id for r in rivals})
+    everyone = sorted(set().union(*shared.values()))
     stamps: dict[str, tuple[str, str]] = {
         r.entity_id: (r.updated_at or "", r.entity_id)
         for r in conn.execute(
             select(entities.c.entity_id, entities.c.updated_at).where(
                 entities.c.entity_type == "customer",
-                entities.c.entity_id.in_(ids),
+                entities.c.entity_id.in_(everyone),
                 entities.c.deleted.is_(False),
             )
         )
     }
-    newest: dict[str, str] = {}  # contact -> the newest customer mapping to it
-    for cid, tid in [*written.items(), *((r.entity_id, r.target_id) for r in rivals)]:
-        if cid in stamps and (tid not in newest or stamps[cid] > stamps[newest[tid]]):
-            newest[str(tid)] = cid
-    again = sorted({cid for tid, cid in newest.items() if cid not in written})
+    held: dict[str, set[str]] = {}
+    for m in conn.execute(
+        select(memberships.c.entity_id, memberships.c.name).where(
+            memberships.c.target == target, memberships.c.entity_id.in_(everyone)
+        )
+    ):
+        held.setdefault(m.entity_id, set()).add(m.name)
+    kept: dict[str, frozenset[str]] = {r.subject_id: r.co_held for r in results}
+    again: set[str] = set()
+    for tid, cids in shared.items():
+        live = [c for c in cids if c in stamps]
+        if not live:
+            continue
+        newest = max(live, key=lambda c: stamps[c])
+        writers = [c for c, t in written.items() if t == tid]
+        short = any(
+            not set().union(*(held.get(o, set()) for o in cids - {w}))
+            <= kept.get(w, frozenset()) | held.get(w, set())  # what the write left there
+            for w in writers
+        )
+        if newest not in writers or len(writers) > 1 or short:
+            again.add(newest)
+    for cid in sorted(again):
+        _requeue_customer(conn, target, cid, now)
+    return sorted(again)
+
+
+def requeue_holders_of_erased(
+    conn: Connection, target: str, results: Sequence[RowResult], now: float
+) -> list[str]:
+    """A forgotten customer's delete that kept a contact other customers hold too (the target
+    answered ``left``): queue the newest of them again, so that its data, not the forgotten
+    customer's, is what the contact holds. Returns their ids."""
+    erased = {
+        r.subject_id: str(r.target_id)
+        for r in results
+        if r.row.action == "delete" and r.outcome == "left" and r.target_id
+    }
+    if not erased:
+        return []
+    holders = conn.execute(
+        select(id_map.c.entity_id, id_map.c.target_id).where(
+            id_map.c.target == target,
+            id_map.c.target_id.in_(sorted(set(erased.values()))),
+            id_map.c.entity_id.notin_(sorted(erased)),
+        )
+    ).all()
+    if not holders:
+        return []
+    stamps = {
+        r.entity_id: (r.updated_at or "", r.entity_id)
+        for r in conn.execute(
+            select(entities.c.entity_id, entities.c.updated_at).where(
+                entities.c.entity_type == "customer",
+                entities.c.entity_id.in_(sorted({h.entity_id for h in holders})),
+                entities.c.deleted.is_(False),
+            )
+        )
+    }
+    newest: dict[str, str] = {}
+    for h in holders:
+        if h.entity_id in stamps and (
+            h.target_id not in newest or stamps[h.entity_id] > stamps[newest[h.target_id]]
+        ):
+            newest[h.target_id] = h.entity_id
+    again = sorted(set(newest.values()))
     for cid in again:
         _requeue_customer(conn, target, cid, now)
     return again

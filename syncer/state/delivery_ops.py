@@ -26,7 +26,7 @@ from sqlalchemy.sql.expression import exists
 
 from ..targets.base import Known
 from . import erasure_ops
-from .conflicts import requeue_newer_rivals
+from .conflicts import requeue_holders_of_erased, requeue_newer_rivals
 from .schema import claims, deliveries, delivery_log, entities, id_map, memberships, target_jobs
 from .store import upsert
 
@@ -104,6 +104,9 @@ class RowResult:
     memberships: frozenset[str] | None = None  # this pipeline's set; None = unchanged
     member_key: str | None = None
     origin: str | None = None  # id map provenance learnt now; None = keep the stored one
+    # what the write kept for the other customers on the same record (Known.co_held when the
+    # row was claimed): a holder recorded since has names it did not keep
+    co_held: frozenset[str] = frozenset()
 
 
 def db_now(conn: Connection) -> float:
@@ -372,6 +375,7 @@ def load_known(
         names.setdefault(r.entity_id, {}).setdefault(r.pipeline, set()).add(r.name)
         if r.member_key is not None:
             keys.setdefault(r.entity_id, {})[r.pipeline] = r.member_key
+    co_held = _co_held(conn, target, {i: m.target_id for i, m in maps.items() if m.target_id})
     known: dict[str, Known] = {}
     hashes: dict[str, str | None] = {}
     for ident in ids:
@@ -383,9 +387,50 @@ def load_known(
             member_keys=keys.get(ident, {}),
             origin=m.origin if m is not None else None,
             noted_at=m.updated_at if m is not None and m.target_id is None else None,
+            co_held=co_held.get(ident, (frozenset(), False))[0],
+            co_created=co_held.get(ident, (frozenset(), False))[1],
         )
         hashes[ident] = m.last_hash if m is not None else None
     return known, hashes, set(maps)
+
+
+def _co_held(
+    conn: Connection, target: str, record_of: dict[str, str]
+) -> dict[str, tuple[frozenset[str], bool]]:
+    """Per customer of ``record_of`` (customer -> its record in ``target``) whose record other
+    customers map to as well: the names those hold on it, and whether syncer created it for one
+    of them (one indexed query; a second only when records are shared)."""
+    if not record_of:
+        return {}
+    sharers: dict[str, dict[str, str | None]] = {}  # record -> customer -> provenance
+    for row in conn.execute(
+        select(id_map.c.entity_id, id_map.c.target_id, id_map.c.origin).where(
+            id_map.c.target == target, id_map.c.target_id.in_(sorted(set(record_of.values())))
+        )
+    ):
+        sharers.setdefault(row.target_id, {})[row.entity_id] = row.origin
+    others = {
+        c: {o: origin for o, origin in sharers.get(t, {}).items() if o != c}
+        for c, t in record_of.items()
+    }
+    others = {c: os for c, os in others.items() if os}
+    if not others:
+        return {}
+    held: dict[str, set[str]] = {}
+    for r in conn.execute(
+        select(memberships.c.entity_id, memberships.c.name).where(
+            memberships.c.target == target,
+            memberships.c.entity_id.in_(sorted(set().union(*others.values()))),
+        )
+    ):
+        held.setdefault(r.entity_id, set()).add(r.name)
+    return {
+        c: (
+            frozenset(set().union(*(held.get(o, set()) for o in os))),
+            "syncer" in os.values(),
+        )
+        for c, os in others.items()
+    }
 
 
 def record_outcomes(
@@ -438,6 +483,7 @@ def record_outcomes(
     _write_id_map(conn, target, results, now)
     _write_memberships(conn, target, results)
     requeue_newer_rivals(conn, target, results, now)  # one contact, several customers
+    requeue_holders_of_erased(conn, target, results, now)
     conn.execute(
         insert(delivery_log),
         [

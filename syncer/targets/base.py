@@ -54,9 +54,18 @@ class Known:
     #: target id yet; the database clock): a record found under it that was created since is
     #: syncer's own create whose answer was lost (a crash between the call and the commit)
     noted_at: float | None = None
+    #: the names other customers hold on the same record (their id map rows point to it: one
+    #: e-mail in two sources, or twice in one): a write keeps them, a leave or a delete of
+    #: this customer never takes the record away from them
+    co_held: frozenset[str] = frozenset()
+    #: syncer created the record for one of those other customers: once nobody holds it, it
+    #: is syncer's to delete
+    co_created: bool = False
 
     def other_pipelines_names(self, pipeline: str) -> frozenset[str]:
-        names: set[str] = set()
+        """What the record must keep besides ``pipeline``'s names: this customer's other
+        pipelines' and the other customers' on the same record (:attr:`co_held`)."""
+        names: set[str] = set(self.co_held)
         for name, groups in self.memberships.items():
             if name != pipeline:
                 names |= groups

@@ -133,7 +133,7 @@ class Nrs360Target:
                 return self._upsert(change, ctx)
             if change.action == "leave" or change.on_delete == "remove_from_list":
                 return self._leave(change, ctx)
-            return self._delete(change)
+            return self._delete(change, ctx)
         except (RetryableError, ApiRejected) as failure:
             return outcome_for(change, failure)
         except AuthError as exc:  # stops the target; the message names it
@@ -319,7 +319,7 @@ class Nrs360Target:
             return Outcome.done(change, "skipped", memberships=frozenset())
         remaining = known.other_pipelines_names(change.pipeline)
         # syncer's contact: its create succeeded, or failed with a lost answer (see _Stage)
-        mine = origin == SYNCER
+        mine = origin == SYNCER or known.co_created  # created for this or another holder
         if mine and not remaining:  # 360NRS cannot hold a contact in no group through its API
             self.client.delete_contact(contact_id)
             self.index.deleted(contact_id)
@@ -388,9 +388,14 @@ class Nrs360Target:
         self.index.written(body, new_id)
         return new_id
 
-    def _delete(self, change: Change) -> Outcome:
+    def _delete(self, change: Change, ctx: TargetContext) -> Outcome:
         if change.on_delete == "ignore":
             return Outcome.done(change, "skipped")
+        if change.on_delete == "delete" and change.known.co_held:
+            # another customer holds this contact too (the same e-mail): deleting it would take
+            # it from them; this customer's groups go and its id map row with them
+            left = self._leave(change, ctx)
+            return dataclasses.replace(left, forget=True) if left.status == "done" else left
         ident = self._identity(change)
         if change.on_delete == "unsubscribe":
             if not ident.get("email") and not ident.get("phone"):
