@@ -288,6 +288,10 @@ def test_operator_story_against_a_running_daemon(
                 "the retried row delivered",
             )
             assert page.locator(f"#delivery-{delivery_id} button[data-op=retry]").count() == 0
+            # the 503 it died with is now history, not a current error
+            reason = page.locator(f"#delivery-{delivery_id} td.reason").inner_text()
+            assert reason.startswith("earlier attempt: gave up after 1 attempts")
+            assert "503" in reason
             assert octo_contact(cluster, VIP_E164)["first_name"] == "Vittoria"
 
             # the record debugger's search by e-mail (the search ignores case)
