@@ -195,6 +195,7 @@ def console_app(
                     "states": by_target.get(name, {}),
                     "oldest_due": due.get(name),
                     "last_hour": t.last_hour,
+                    "last_hour_done": t.done_last_hour,
                     "chart": charts.sparkline([float(v) for v in t.series], label="records/10 min"),
                     "rate_limited": _metric("syncer_http_429_total", name),
                     "logged_429": t.rate_limited,

@@ -248,6 +248,9 @@ def test_operator_story_against_a_running_daemon(
 
             # overview: the daemon dead-lettered the VIP's Octopush row (exactly that one)
             reload_until(page, lambda: count(page, "#dead-count") == 1 or None, "one dead letter")
+            # Octopush delivered the VIP once; its dead letter is not counted as done
+            assert count(page, "#overview-octo td.done-last-hour") == 1
+            assert count(page, "#overview-octo td.state-dead") == 1
             page.click("a.card[href='/dead-letters']")
             group = page.locator("table.groups a", has_text="503")
             assert group.count() == 1
