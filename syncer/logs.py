@@ -124,7 +124,27 @@ def prefer_json() -> None:
     _apply(_state["level"], True, stream)
 
 
+class _StdlibBridge(logging.Handler):
+    """Records of libraries that log with :mod:`logging` (APScheduler's "job skipped", say)
+    go through structlog: the same format (JSON for a service) and the redactor, instead of
+    Python's last-resort handler printing them raw among the JSON lines."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage()
+        except Exception:  # a library's bad format arguments: keep the template
+            message = str(record.msg)
+        structlog.get_logger().log(record.levelno, message, logger=record.name)
+
+
+def _bridge_stdlib() -> None:
+    root = logging.getLogger()
+    if not any(isinstance(h, _StdlibBridge) for h in root.handlers):
+        root.addHandler(_StdlibBridge())
+
+
 def _apply(numeric: int, use_json: bool, stream: Any) -> None:
+    _bridge_stdlib()
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if use_json
@@ -207,4 +227,7 @@ class RecordProblems:
 
 
 def get_logger(**bound: Any) -> Any:
-    return structlog.get_logger().bind(**bound)
+    """A logger with ``bound`` context that follows the configuration of the moment it logs:
+    one bound earlier (at import, in a constructor) renders JSON after :func:`prefer_json`
+    too (``.bind()`` would freeze the renderer of the moment it is called)."""
+    return structlog.get_logger(**bound)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import logging
 
 import structlog
 
@@ -53,3 +54,39 @@ def test_logging_follows_stderr_after_the_one_it_started_with_is_closed(monkeypa
     structlog.get_logger().info("after the switch", n=1)
     record = json.loads(second.getvalue().strip())
     assert record["event"] == "after the switch" and record["n"] == 1
+
+
+def test_a_logger_bound_before_prefer_json_writes_json_after_it(monkeypatch) -> None:
+    # `syncer run` off a TTY: its daemon, ingest and module-level loggers exist before the
+    # switch; each must write JSON after it (they wrote readable lines among JSON ones)
+    out = io.StringIO()
+    monkeypatch.setattr("sys.stderr", out)
+    logs.configure("info")
+    early = logs.get_logger(component="daemon", run_id="r1")
+    early.info("before")
+    logs.prefer_json()
+    early.info("after", n=2)
+    before, after = out.getvalue().strip().splitlines()
+    assert not before.startswith("{") and "before" in before
+    record = json.loads(after)
+    assert record == {**record, "event": "after", "component": "daemon", "run_id": "r1", "n": 2}
+
+
+def test_stdlib_logging_of_libraries_goes_out_as_json_and_redacted(monkeypatch) -> None:
+    # APScheduler warns through `logging` ("job skipped: maximum number of running
+    # instances"): Python's last-resort handler printed it raw among `syncer run`'s JSON lines
+    out = io.StringIO()
+    logs.configure("info", json=True, stream=out)
+    logs.add_secrets(["stdlib-s3cret-77"])
+    logging.getLogger("apscheduler.scheduler").warning(
+        'Execution of job "%s" skipped: maximum number of running instances reached (%d)',
+        "ingest stdlib-s3cret-77",
+        1,
+    )
+    lines = out.getvalue().strip().splitlines()
+    assert len(lines) == 1, lines
+    record = json.loads(lines[0])
+    assert record["level"] == "warning" and record["logger"] == "apscheduler.scheduler"
+    assert record["event"] == (
+        'Execution of job "ingest ***" skipped: maximum number of running instances reached (1)'
+    )

@@ -27,6 +27,7 @@ from starlette.staticfiles import StaticFiles
 
 from ..config.models import SyncerConfig
 from ..logs import get_logger, redactor
+from ..state.delivery_ops import DISCARDED
 from ..state.store import Store
 from . import actions, charts, debugger, queries
 from .erasures import ledger_for
@@ -47,6 +48,7 @@ HERE = Path(__file__).parent
 PUBLIC = ("/static/", "/login")
 LAG_SAMPLES = 720  # lag samples kept per stream (one per LAG_EVERY seconds: six hours)
 LAG_EVERY = 30.0
+SUPERSEDED = "superseded by a newer delivery"  # dlq_ops.dlq_retry's last_error for such rows
 
 log = get_logger(component="console")
 
@@ -193,6 +195,7 @@ def console_app(
                     "states": by_target.get(name, {}),
                     "oldest_due": due.get(name),
                     "last_hour": t.last_hour,
+                    "last_hour_done": t.done_last_hour,
                     "chart": charts.sparkline([float(v) for v in t.series], label="records/10 min"),
                     "rate_limited": _metric("syncer_http_429_total", name),
                     "logged_429": t.rate_limited,
@@ -282,7 +285,16 @@ def console_app(
             return c.render(
                 request, "records.html", status=404, page="records", q=cid, hits=[], missing=cid
             )
-        return c.render(request, "record.html", page="records", r=found)
+        return c.render(
+            request,
+            "record.html",
+            page="records",
+            r=found,
+            # a delivered (or discarded) row keeps its last failure: shown as history, so a
+            # "done" badge never sits next to what reads as a current error
+            closed_states=("done", DISCARDED),
+            superseded=SUPERSEDED,  # the closing reason dlq retry writes: current, not history
+        )
 
     def erasures_page(request: Request) -> Response:
         before = _float(request.query_params.get("before"))

@@ -128,14 +128,27 @@ def oldest_due(conn: Connection, targets: list[str]) -> dict[str, float]:
     return out
 
 
+# delivery_log outcomes of a row that is not finished: it waits for another attempt
+# (syncer.engine.outcomes.to_result); every other outcome closed the row, delivered or dead
+UNFINISHED = ("retry", "released", "rate_limited", "job_pending")
+# the closing outcomes that are not a delivery: the row went dead
+DEAD_OUTCOMES = ("dead", "invalid")
+
+
 @dataclass
 class Throughput:
-    """Per target: finished records per outcome in the last hour, and a series of finished
-    (non-retry) records per bucket over :data:`LOG_WINDOW`."""
+    """Per target: logged outcomes in the last hour, and a series of finished records (done
+    or dead, not waiting for a retry) per bucket over :data:`LOG_WINDOW`."""
 
     last_hour: dict[str, int] = field(default_factory=dict)
     series: list[int] = field(default_factory=list)
     rate_limited: int = 0  # delivery_log details that mention a 429 in the last hour
+
+    @property
+    def done_last_hour(self) -> int:
+        """Records delivered (or found already there) in the last hour: dead ones are not."""
+        skip = UNFINISHED + DEAD_OUTCOMES
+        return sum(n for outcome, n in self.last_hour.items() if outcome not in skip)
 
 
 def throughput(conn: Connection, targets: list[str], now: float) -> dict[str, Throughput]:
@@ -144,8 +157,8 @@ def throughput(conn: Connection, targets: list[str], now: float) -> dict[str, Th
     log = delivery_log
     since = now - LOG_WINDOW
     buckets = int(LOG_WINDOW // BUCKET)
-    # two comparisons, not NOT IN (list): an expanding IN is re-rendered at every execution
-    finished = and_(log.c.outcome != "retry", log.c.outcome != "released")
+    # comparisons, not NOT IN (list): an expanding IN is re-rendered at every execution
+    finished = and_(*(log.c.outcome != o for o in UNFINISHED))
     out: dict[str, Throughput] = {}
     for target in targets:
         t = Throughput(series=_buckets(conn, target, since, buckets, finished))
