@@ -451,3 +451,45 @@ def test_a_worker_with_a_clock_an_hour_ahead_does_not_steal_a_live_claim(store: 
     with Deliverer(cfg, store, run_id="skewed", targets={"t": target}) as deliverer:
         stats = deliverer.worker("t").drain(force_flush=True, clock=lambda: time.time() + 3600)
     assert stats.claimed == 0 and target.calls == []
+
+
+class RecordingBatch:
+    """A batch target (one call carries many customers) that records each call's changes."""
+
+    name = "t"
+    per_record = False
+
+    def __init__(self) -> None:
+        self.calls: list[list[Change]] = []
+
+    def flush_policy(self) -> None:
+        return None
+
+    def check(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def apply(self, changes: Sequence[Change], ctx: TargetContext) -> list[Outcome]:
+        self.calls.append(list(changes))
+        return [
+            Outcome.done(c, "updated", target_id=c.entity_id, memberships=frozenset({c.pipeline}))
+            for c in changes
+        ]
+
+
+def test_a_batch_target_gets_one_change_per_customer_per_call(store: Store) -> None:
+    """The engine orders a customer's changes (the Octopush target used to do it again
+    itself): a call never holds two changes of one customer, and each later change knows
+    what the earlier call left (the memberships of the customer's other pipeline)."""
+    cfg = config({"t": nrs_target("http://nrs.invalid")}, [pipeline("a", "t"), pipeline("b", "t")])
+    Feed(cfg, store).put([("c1", person(1), {"a", "b"}), ("c2", person(2), {"a"})])
+    target = RecordingBatch()
+    with Deliverer(cfg, store, run_id="t", targets={"t": target}) as deliverer:
+        stats = deliverer.run_all_once()["t"]
+    assert stats.done == 3 and stats.waiting == 0, stats
+    for call in target.calls:
+        subjects = [c.entity_id for c in call]
+        assert len(subjects) == len(set(subjects)), subjects
+    c1 = [c for call in target.calls for c in call if c.entity_id == "c1"]
+    assert len(target.calls) == 2 and len(c1) == 2
+    assert c1[1].known.memberships == {c1[0].pipeline: frozenset({c1[0].pipeline})}

@@ -202,18 +202,6 @@ def test_delete_chunks_of_200(served: ServedApp, http: httpx.Client) -> None:
     assert state(served, http)["lists"]["A"] == []
 
 
-def test_two_changes_of_one_customer_in_one_batch_apply_in_order(
-    served: ServedApp, http: httpx.Client
-) -> None:
-    target, ctx = make_target(served, http), MemoryContext()
-    first = add(1, list_name="A")
-    second = change("c1", {"phone_number": phone(9)}, list_name="B")
-    out = by_id(target.apply([second, first], ctx))  # order of the batch does not matter
-    assert out[second.delivery_id].memberships == {"B"}
-    lists = state(served, http)["lists"]
-    assert lists["A"] == [] and lists["B"] == [phone(9)]
-
-
 def test_vanished_list_is_created_again(served: ServedApp, http: httpx.Client) -> None:
     target, ctx = make_target(served, http), MemoryContext()
     target.apply([add(1, list_name="A")], ctx)

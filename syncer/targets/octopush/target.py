@@ -16,8 +16,8 @@ contacts are isolated: they go dead with Octopush's message, the rest succeed. C
 into lists that already exist: at most ``ceil(n / batch_size) + lists - 1``; each new list
 costs one more call, once.
 
-Several changes of one customer and pipeline in one batch are applied in rounds, in delivery
-order, each round seeing the memberships the previous one produced.
+A customer's changes come one per call: the engine orders them (round k of a claim holds
+every customer's k-th change) and carries what each left to the next.
 
 An add whose answer is lost may still have put the number in the list: :meth:`identity` gives
 the engine the add's ``"<phone> <list>"`` to keep in the id map before the call, and a retried
@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import httpx
 
-from ..base import Change, FlushPolicy, Known, Outcome, TargetContext, chunks
+from ..base import Change, FlushPolicy, Outcome, TargetContext, chunks
 from ..errors import ApiRejected, RateLimited, RetryableError, outcome_for
 from .client import MAX_DELETE, OctopushApiError, OctopushClient
 from .plan import ChangePlan, Join, identity_key, plan_change
@@ -101,22 +101,12 @@ class OctopushTarget:
 
     # -- apply -------------------------------------------------------------------------------
     def apply(self, changes: Sequence[Change], ctx: TargetContext) -> list[Outcome]:
-        """Apply ``changes``; one outcome each. Raises only :class:`~syncer.errors.AuthError`."""
+        """Apply ``changes``; one outcome each. Raises only :class:`~syncer.errors.AuthError`.
+        The engine sends at most one change per customer in a call (a customer's later
+        changes go in later calls, each planned from what the earlier one left), so the
+        order of a call's changes does not matter."""
         self._throttle = None
-        outcomes: list[Outcome] = []
-        pending = sorted(changes, key=lambda c: c.delivery_id)
-        while pending:
-            seen: set[tuple[str, str]] = set()
-            this_round: list[Change] = []
-            later: list[Change] = []
-            for change in pending:
-                key = (change.pipeline, change.entity_id)
-                (later if key in seen else this_round).append(change)
-                seen.add(key)
-            results = self._apply_round(this_round, ctx)
-            outcomes.extend(results)
-            pending = _carry_over(later, results, this_round)
-        return outcomes
+        return self._apply_round(sorted(changes, key=lambda c: c.delivery_id), ctx)
 
     def _apply_round(self, changes: list[Change], ctx: TargetContext) -> list[Outcome]:
         plans = [plan_change(c) for c in changes]
@@ -278,33 +268,3 @@ def _join_key(plan: ChangePlan) -> str | None:
     if plan.final is not None or not plan.joins:
         return None
     return identity_key(plan.joins[0].phone, plan.joins[0].list_name)
-
-
-def _carry_over(later: list[Change], results: list[Outcome], done: list[Change]) -> list[Change]:
-    """``later`` changes with ``known`` updated by the outcomes of the round just applied."""
-    after: dict[tuple[str, str], Outcome] = {}
-    for change, outcome in zip(done, results, strict=True):
-        if outcome.status == "done":
-            after[(change.pipeline, change.entity_id)] = outcome
-    carried = []
-    for change in later:
-        prior = after.get((change.pipeline, change.entity_id))
-        if prior is None:
-            carried.append(change)
-            continue
-        outcome = prior
-        known = change.known
-        memberships = dict(known.memberships)
-        member_keys = dict(known.member_keys)
-        if outcome.memberships is not None:
-            memberships[change.pipeline] = outcome.memberships
-        if outcome.member_key is not None:
-            member_keys[change.pipeline] = outcome.member_key
-        new_known = Known(
-            target_id=outcome.target_id or known.target_id,
-            target_key=outcome.target_key or known.target_key,
-            memberships=memberships,
-            member_keys=member_keys,
-        )
-        carried.append(dataclasses.replace(change, known=new_known))
-    return carried
