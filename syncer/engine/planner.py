@@ -118,8 +118,21 @@ class Planner:
         hashes: Mapping[str, str | None],
         touched: Set[str] = frozenset(),
     ) -> list[Planned]:
-        """Classify ``rows``; ``touched``: subjects with an id map row (see ``load_known``)."""
-        return [self.plan_one(row, entities, known, hashes, touched) for row in rows]
+        """Classify ``rows``; ``touched``: subjects with an id map row (see ``load_known``).
+
+        A row behind an earlier row of its customer and pipeline that is sent in this claim is
+        never ``unchanged``: the stored hash is what the target held before that earlier row
+        (a leave that deleted the contact, say, which the upsert behind it must bring back;
+        found by the crash suite: a leave in flight at a SIGKILL, a re-join queued behind it)."""
+        by_id: dict[int, Planned] = {}
+        sent_before: set[tuple[str, str]] = set()  # (customer, pipeline) with a row to send
+        for row in sorted(rows, key=lambda r: r.id):
+            key = (self.subject_of(row, entities), row.pipeline)
+            p = self.plan_one(row, entities, known, hashes, touched, after_sent=key in sent_before)
+            if p.change is not None:
+                sent_before.add(key)
+            by_id[row.id] = p
+        return [by_id[row.id] for row in rows]
 
     def plan_one(
         self,
@@ -128,7 +141,11 @@ class Planner:
         known_by: Mapping[str, Known],
         hashes: Mapping[str, str | None],
         touched: Set[str] = frozenset(),
+        *,
+        after_sent: bool = False,
     ) -> Planned:
+        """Classify one row (``after_sent``: an earlier row of its customer and pipeline is
+        sent first, see :meth:`plan`)."""
         subject = self.subject_of(row, entities)
         known = known_by.get(subject, Known())
         mine = known.memberships.get(row.pipeline, frozenset())
@@ -189,7 +206,7 @@ class Planner:
         joins, leaves = wanted - mine, mine - wanted
         if known.target_id is None:
             return Planned(row, "create", subject, change, digest, joins, leaves)
-        if hashes.get(subject) == digest:
+        if hashes.get(subject) == digest and not after_sent:
             return Planned(row, "unchanged", subject, None, digest)
         return Planned(row, "update", subject, change, digest, joins, leaves)
 

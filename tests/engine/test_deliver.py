@@ -493,3 +493,28 @@ def test_a_batch_target_gets_one_change_per_customer_per_call(store: Store) -> N
     c1 = [c for call in target.calls for c in call if c.entity_id == "c1"]
     assert len(target.calls) == 2 and len(c1) == 2
     assert c1[1].known.memberships == {c1[0].pipeline: frozenset({c1[0].pipeline})}
+
+
+def test_a_rejoin_queued_behind_a_leave_in_flight_is_sent(nrs_a: str, store: Store) -> None:
+    """Regression (crash suite): a customer left its only pipeline and the leave was in flight
+    when a SIGKILL came; the customer joined again meanwhile, so ingest queued an upsert behind
+    the leave with the very data of the first create. The next process claimed both: the
+    upsert was judged "unchanged" against the hash from before the leave, and the leave then
+    deleted the contact. The customer ended in no group and no contact."""
+    cfg = config({"t": nrs_target(nrs_a)}, [pipeline("p", "t")])
+    feed = Feed(cfg, store)
+    feed.put([("c1", person(1), {"p"})])
+    with Deliverer(cfg, store, run_id="first") as deliverer:
+        assert deliverer.run_all_once()["t"].created == 1
+    feed.put([("c1", person(1), set())])  # leaves
+    with store.transaction() as conn:  # the leave is in flight when the process dies
+        assert len(ops.claim(conn, "t", "elsewhere:1:run:t", 10, time.time(), 300.0)) == 1
+    feed.put([("c1", person(1), {"p"})])  # joins again, as it was
+    with store.transaction() as conn:
+        ops.expire_claims(conn, "t", ["elsewhere:1:run:t"])
+    with Deliverer(cfg, store, run_id="next") as deliverer:
+        stats = deliverer.run_all_once(wait_for_retries=5)["t"]
+    assert stats.dead == 0 and stats.waiting == 0, stats
+    [contact] = admin(nrs_a, "state")["contacts"]
+    assert contact["email"] == "p1@example.com"
+    assert {g["name"] for g in contact["groups"]} == {"G-p"}
