@@ -16,6 +16,7 @@ not need a framework).
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from ..logs import get_logger
 from ..state import db
 from ..state.store import Store
 from .asgi_bridge import AsgiBridge
@@ -66,6 +68,25 @@ class Liveness:
         return [job for job, (at, every) in beats if now - at > STALE_FACTOR * every + STALE_SLACK]
 
 
+log = get_logger(component="http")
+#: a client that went away mid-answer (a browser tab closed, a scrape timed out): nobody to tell
+_CLIENT_GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError)
+
+
+class _Server(ThreadingHTTPServer):
+    """The standard threading server, with one log line per failed request instead of
+    ``socketserver``'s traceback printed to stderr (which broke the JSON log)."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        exc = sys.exc_info()[1]
+        if isinstance(exc, _CLIENT_GONE):
+            log.debug("http client went away", error=type(exc).__name__)
+        else:
+            log.warning("http request failed", error=f"{type(exc).__name__}: {exc}")
+
+
 class HealthServer:
     """Serves /metrics, /healthz and /readyz on ``address`` (``host:port``).
 
@@ -91,8 +112,7 @@ class HealthServer:
         self.source_problem = source_problem
         self.bridge: AsgiBridge | None = None
         handler = self._handler()
-        self.httpd = ThreadingHTTPServer((host.strip("[]") or "127.0.0.1", int(port)), handler)
-        self.httpd.daemon_threads = True
+        self.httpd = _Server((host.strip("[]") or "127.0.0.1", int(port)), handler)
         self.port = self.httpd.server_address[1]
         self._collector = StateCollector(store)
         REGISTRY.register(self._collector)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import httpx
+import pytest
 
 from syncer.observability.metrics import RECORDS
 from syncer.observability.server import (
@@ -110,3 +111,29 @@ def test_readiness_fails_when_schema_is_behind(sqlite_url: str) -> None:
     finally:
         server.stop()
         store.close()
+
+
+def test_a_failed_request_is_one_log_line_not_a_traceback(
+    sqlite_url: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """``socketserver`` prints a traceback to stderr for a request whose handler raised (or
+    whose client went away); ``syncer run`` writes JSON lines there (found by the console's
+    browser test against a running daemon)."""
+    store = Store(sqlite_url)
+    server = HealthServer(store, "127.0.0.1:0", lambda: "leader").start()
+
+    def broken() -> tuple[int, dict[str, object]]:
+        raise RuntimeError("boom")
+
+    server.liveness = broken  # type: ignore[method-assign]
+    try:
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(f"http://127.0.0.1:{server.port}/healthz")
+        time.sleep(0.2)  # the handler thread logs after the connection closed
+    finally:
+        server.stop()
+        store.close()
+    out = capfd.readouterr()
+    assert "Traceback" not in out.err and "Exception occurred" not in out.err, out.err
+    logged = out.out + out.err  # where the test's log configuration writes
+    assert "http request failed" in logged and "RuntimeError: boom" in logged, logged
