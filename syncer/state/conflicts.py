@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = ["requeue_holders_of_erased", "requeue_newer_rivals"]
 
 _OPEN = ("pending", "failed", "in_flight")
+REQUEUE_CHUNK = 5000  # customers per statement (bind parameters stay far below any limit)
 
 
 def requeue_newer_rivals(
@@ -75,13 +76,17 @@ def requeue_newer_rivals(
     ):
         held.setdefault(m.entity_id, set()).add(m.name)
     kept: dict[str, frozenset[str]] = {r.subject_id: r.co_held for r in results}
+    writers_of: dict[str, list[str]] = {}  # contact -> the customers written to it here
+    for cid, tid in written.items():
+        if tid in shared:
+            writers_of.setdefault(tid, []).append(cid)
     again: set[str] = set()
     for tid, cids in shared.items():
         live = [c for c in cids if c in stamps]
         if not live:
             continue
         newest = max(live, key=lambda c: stamps[c])
-        writers = [c for c, t in written.items() if t == tid]
+        writers = writers_of.get(tid, [])
         short = any(
             not set().union(*(held.get(o, set()) for o in cids - {w}))
             <= kept.get(w, frozenset()) | held.get(w, set())  # what the write left there
@@ -89,8 +94,7 @@ def requeue_newer_rivals(
         )
         if newest not in writers or len(writers) > 1 or short:
             again.add(newest)
-    for cid in sorted(again):
-        _requeue_customer(conn, target, cid, now)
+    _requeue_customers(conn, target, sorted(again), now)
     return sorted(again)
 
 
@@ -133,56 +137,62 @@ def requeue_holders_of_erased(
         ):
             newest[h.target_id] = h.entity_id
     again = sorted(set(newest.values()))
-    for cid in again:
-        _requeue_customer(conn, target, cid, now)
+    _requeue_customers(conn, target, again, now)
     return again
 
 
-def _requeue_customer(conn: Connection, target: str, cid: str, now: float) -> None:
-    conn.execute(
-        update(id_map)
-        .where(id_map.c.target == target, id_map.c.entity_id == cid)
-        .values(last_hash=None)
-    )
-    d = deliveries
-    pipelines = set(
+def _requeue_customers(conn: Connection, target: str, cids: Sequence[str], now: float) -> None:
+    """Clear the customers' last hashes in ``target`` and give each pipeline that selects them
+    and has no open row there a pending upsert (an open row sends the newest state anyway).
+    A fixed number of statements per chunk, however many customers: this runs inside the
+    transaction that records a batch (up to an NP6 import's 50,000 rows)."""
+    for at in range(0, len(cids), REQUEUE_CHUNK):
+        chunk = list(cids[at : at + REQUEUE_CHUNK])
         conn.execute(
-            select(d.c.pipeline)
-            .where(d.c.target == target, d.c.entity_type == "customer", d.c.entity_id == cid)
-            .distinct()
-        ).scalars()
-    )
-    selected = conn.execute(
-        select(entities.c.pipelines).where(
-            and_(entities.c.entity_type == "customer", entities.c.entity_id == cid)
+            update(id_map)
+            .where(id_map.c.target == target, id_map.c.entity_id.in_(chunk))
+            .values(last_hash=None)
         )
-    ).scalar()
-    pipelines &= set((selected or "").split())
-    open_ = set(
-        conn.execute(
-            select(d.c.pipeline).where(
+        d = deliveries
+        delivered: dict[str, set[str]] = {}
+        open_: set[tuple[str, str]] = set()
+        for r in conn.execute(
+            select(d.c.entity_id, d.c.pipeline, d.c.state)
+            .where(
+                d.c.subject_id.in_(chunk),  # = entity_id for customer rows (indexed)
                 d.c.target == target,
                 d.c.entity_type == "customer",
-                d.c.entity_id == cid,
-                d.c.state.in_(_OPEN),
             )
-        ).scalars()
-    )
-    rows: list[dict[str, Any]] = [
-        {
-            "pipeline": p,
-            "target": target,
-            "entity_type": "customer",
-            "entity_id": cid,
-            "subject_id": cid,
-            "action": "upsert",
-            "state": "pending",
-            "attempts": 0,
-            "due_at": now,
-            "created_at": now,
-            "updated_at": now,
+            .distinct()
+        ):
+            delivered.setdefault(r.entity_id, set()).add(r.pipeline)
+            if r.state in _OPEN:
+                open_.add((r.entity_id, r.pipeline))
+        selected = {
+            r.entity_id: set((r.pipelines or "").split())
+            for r in conn.execute(
+                select(entities.c.entity_id, entities.c.pipelines).where(
+                    and_(entities.c.entity_type == "customer", entities.c.entity_id.in_(chunk))
+                )
+            )
         }
-        for p in sorted(pipelines - open_)  # an open row sends the newest state anyway
-    ]
-    if rows:
-        conn.execute(insert(deliveries), rows)
+        rows: list[dict[str, Any]] = [
+            {
+                "pipeline": p,
+                "target": target,
+                "entity_type": "customer",
+                "entity_id": cid,
+                "subject_id": cid,
+                "action": "upsert",
+                "state": "pending",
+                "attempts": 0,
+                "due_at": now,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for cid in chunk
+            for p in sorted(delivered.get(cid, set()) & selected.get(cid, set()))
+            if (cid, p) not in open_
+        ]
+        if rows:
+            conn.execute(insert(deliveries), rows)

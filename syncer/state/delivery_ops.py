@@ -167,10 +167,8 @@ def claim(
         .order_by(d.c.id)
         .limit(limit)
     ).all()
-    wanted: list[str] = []
-    for r in candidates:
-        if r.subject_id not in wanted:
-            wanted.append(r.subject_id)
+    # the candidates' customers (a dict, not a list: an NP6 claim holds 50,000 of them)
+    wanted = dict.fromkeys(r.subject_id for r in candidates)
     if not wanted:
         return []
     token = new_token()
@@ -253,10 +251,10 @@ def _take_claims(
         }
         for s in subjects
     ]
-    won: set[str] = set()
-    for row in rows:  # one statement per claim: the order is the lock order
-        won.update(conn.execute(stmt, row).scalars())
-    return won
+    # Many rows per statement (SQLAlchemy's "insertmanyvalues"), in subject order: a
+    # multi-row insert takes its row locks in the order of its rows, so the order of
+    # `subjects` stays the lock order. One statement per claim cost 0.2 ms a claim.
+    return set(conn.execute(stmt, rows).scalars())
 
 
 def _in_order(rows: Sequence[Any], now: float) -> list[Any]:

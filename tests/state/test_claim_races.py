@@ -235,3 +235,18 @@ def test_kv_lock_excludes_other_processes_without_an_open_transaction(pg_url: st
 def _locked(store: Store) -> str:
     with store.kv_lock("np6", "import"):
         return "got it"
+
+
+def test_one_statement_takes_the_free_and_expired_claims_and_leaves_the_live_ones(
+    store: Store,
+) -> None:
+    """The claims of a batch go in multi-row statements (a 50,000-row NP6 claim): each
+    customer is still won only when free or expired."""
+    with store.transaction() as conn:
+        now = ops.db_now(conn)
+        assert ops._take_claims(conn, "t", ["c1", "c2"], "a", "ta", now + 60, now) == {"c1", "c2"}
+        assert ops._take_claims(conn, "t", ["c3"], "a", "tb", now - 1, now - 2) == {"c3"}
+    with store.transaction() as conn:  # c1, c2 live; c3 expired
+        now = ops.db_now(conn)
+        won = ops._take_claims(conn, "t", ["c1", "c2", "c3", "c4"], "b", "tc", now + 60, now)
+    assert won == {"c3", "c4"}

@@ -258,3 +258,78 @@ def test_dlq_retry_never_resurrects_a_customer_whose_delete_is_done(store: Store
         assert dlq_ops.dlq_retry(conn, time.time(), pipeline="p") == (0, 1)
         states = dict(conn.execute(select(deliveries.c.id, deliveries.c.state)).all())
     assert states == {dead: "done", delete_done: "done"}
+
+
+def _statements_recording_shared_writes(store: Store, pairs: int) -> tuple[int, list[str]]:
+    """Two customers per contact, both written in one batch (their calls ran at once): the
+    newer of each pair is queued again. Returns the statements ``record_outcomes`` ran and
+    the customers that got a new pending row."""
+    from sqlalchemy import event
+
+    with store.transaction() as conn:
+        conn.execute(deliveries.delete())
+        conn.execute(id_map.delete())
+        conn.execute(entities.delete())
+        conn.execute(
+            insert(entities),
+            [
+                {
+                    "entity_type": "customer",
+                    "entity_id": f"c{i}-{side}",
+                    "payload": "{}",
+                    "updated_at": f"2026-01-0{1 + side}T00:00:00Z",
+                    "pipelines": "p",
+                }
+                for i in range(pairs)
+                for side in (0, 1)
+            ],
+        )
+    for i in range(pairs):
+        for side in (0, 1):
+            add(store, f"c{i}-{side}")
+    with store.transaction() as conn:
+        rows = ops.claim(conn, "t", "w", 10 * pairs, time.time(), 60)
+    results = [
+        ops.RowResult(
+            r,
+            "done",
+            "updated",
+            r.entity_id,
+            target_id=f"k{r.entity_id.split('-')[0]}",
+            set_id_map=True,
+        )
+        for r in rows
+    ]
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(str(args[2]))
+
+    engine = store.engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        with store.transaction() as conn:
+            ops.record_outcomes(conn, "t", results, time.time(), "run")
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    with store.reader() as conn:
+        again = conn.execute(
+            select(deliveries.c.entity_id).where(deliveries.c.state == "pending")
+        ).scalars()
+        return len(statements), sorted(again)
+
+
+def test_a_batch_of_shared_contacts_queues_each_newest_in_a_fixed_number_of_statements(
+    store: Store,
+) -> None:
+    """Regression (np6-imports bench: 50,000 rows, 18,000 e-mails shared by two customers):
+    the newer customer of each contact was queued again with four statements per customer, and
+    matched to its writers by a scan of the whole batch per contact, inside the transaction
+    that records the batch: it held SQLite's write lock for minutes ("could not renew claims:
+    database is locked") and the bench's import never finished. The statements no longer grow
+    with the customers queued."""
+    few, queued_few = _statements_recording_shared_writes(store, 3)
+    many, queued_many = _statements_recording_shared_writes(store, 40)
+    assert queued_few == [f"c{i}-1" for i in range(3)]
+    assert queued_many == sorted(f"c{i}-1" for i in range(40))
+    assert many == few
