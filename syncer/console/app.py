@@ -649,6 +649,12 @@ def _number(n: Any) -> str:
 
 
 def _pretty_json(value: Any) -> str:
+    """``value`` indented; a string is JSON text already (a delivery log's ``sent``)."""
     import json
 
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return value
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str)

@@ -20,12 +20,14 @@ not sent           (stop, open breaker) back to ``pending``/``failed``, no attem
 from __future__ import annotations
 
 import random
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
+
+import orjson
 
 from ..http import DEFAULT_RETRY_AFTER, MAX_RETRY_AFTER, backoff_delay
 from ..state.delivery_ops import RowResult
-from ..targets.base import Known, Outcome
+from ..targets.base import Change, Known, Outcome
 from .planner import Planned
 
 DONE_DETAILS = ("created", "updated", "unchanged", "left", "deleted", "unsubscribed")
@@ -108,7 +110,38 @@ def to_result(
     policy: RetryPolicy,
     release_until: float | None = None,
 ) -> RowResult:
-    """The row result for planned change ``p`` given the target's answer ``out``."""
+    """The row result for planned change ``p`` given the target's answer ``out``; a change
+    that went out carries what was sent (the delivery log keeps it for the console)."""
+    result = _result(p, out, now, policy, release_until)
+    if out is None or p.change is None:
+        return result
+    return replace(result, sent=sent_json(p.change))
+
+
+def sent_json(change: Change) -> str:
+    """What a change handed to its target: the action and, for an upsert, the mapped record
+    (fields, groups, list, tag). Built from the customer's data by the mapping: it holds no
+    credential (those live in the target's config, never in a record)."""
+    sent: dict[str, Any] = {"action": change.action}
+    record = change.record
+    if record is not None and change.action == "upsert":
+        sent["fields"] = record.fields
+        if record.groups:
+            sent["groups"] = list(record.groups)
+        if record.list_name is not None:
+            sent["list"] = record.list_name
+        if record.tag is not None:
+            sent["tag"] = record.tag
+    return orjson.dumps(sent, default=str).decode()
+
+
+def _result(
+    p: Planned,
+    out: Outcome | None,
+    now: float,
+    policy: RetryPolicy,
+    release_until: float | None,
+) -> RowResult:
     row = p.row
     if out is None:
         if p.kind in ("unchanged", "superseded"):

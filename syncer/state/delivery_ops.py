@@ -107,6 +107,7 @@ class RowResult:
     # what the write kept for the other customers on the same record (Known.co_held when the
     # row was claimed): a holder recorded since has names it did not keep
     co_held: frozenset[str] = frozenset()
+    sent: str | None = None  # the change handed to the target (JSON), for the delivery log
 
 
 def db_now(conn: Connection) -> float:
@@ -494,6 +495,8 @@ def record_outcomes(
                 "entity_id": r.row.entity_id,
                 "outcome": r.outcome,
                 "detail": r.error,
+                "sent": r.sent,
+                "target_id": r.target_id if r.state == "done" else None,
             }
             for r in results
         ],

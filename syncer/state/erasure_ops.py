@@ -13,7 +13,8 @@
 * Once nothing is pending and no delivery of the customer is open any more,
   :func:`scrub_completed` removes the customer's personal data from the state: the payloads of
   the customer and its events in ``entities`` become ``{"id": ...}``, their ``inbox`` rows are
-  deleted, the error texts of their ``deliveries`` and ``delivery_log`` rows are cleared, and
+  deleted, the error texts of their ``deliveries`` rows and the texts of their ``delivery_log``
+  lines (error, what was sent, the record it landed on) are cleared, and
   their ``id_map`` and ``memberships`` rows (which hold e-mail/phone identities) are deleted.
   What stays is the customer id (``suppression`` keeps it from ever coming back; it needs no
   other key) and this ledger. The daemon runs the scrub every minute, ``syncer sync --once`` at
@@ -36,6 +37,7 @@ from sqlalchemy import (
     delete,
     exists,
     func,
+    or_,
     select,
     update,
 )
@@ -288,8 +290,15 @@ def scrub(conn: Connection, ids: Sequence[str], now: float) -> None:
     for chunk in _chunks([*ids, *events]):
         conn.execute(
             update(delivery_log)
-            .where(delivery_log.c.entity_id.in_(chunk), delivery_log.c.detail.is_not(None))
-            .values(detail=None)
+            .where(
+                delivery_log.c.entity_id.in_(chunk),
+                or_(
+                    delivery_log.c.detail.is_not(None),
+                    delivery_log.c.sent.is_not(None),
+                    delivery_log.c.target_id.is_not(None),
+                ),
+            )
+            .values(detail=None, sent=None, target_id=None)
         )
     conn.execute(
         update(deliveries)

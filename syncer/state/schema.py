@@ -257,6 +257,8 @@ delivery_log = Table(
     Column("entity_id", String(100), nullable=False),
     Column("outcome", String(20), nullable=False),
     Column("detail", Text),
+    Column("sent", Text),  # the change handed to the target (JSON; never a credential)
+    Column("target_id", String(200)),  # the record it landed on, as the target answered
 )
 
 heartbeats = Table(

@@ -304,6 +304,21 @@ def test_operator_story_against_a_running_daemon(
             assert reason.startswith("earlier attempt: gave up after 1 attempts")
             assert "503" in reason
             assert octo_contact(cluster, VIP_E164)["first_name"] == "Vittoria"
+            # each delivery's log lines: what was sent (the 503 attempt and the retry sent
+            # the same record) and the record the retry landed on
+            lines = page.locator("table.log tbody tr").filter(
+                has=page.locator("td.num", has_text=str(delivery_id))
+            )
+            answers = [tr.inner_text() for tr in lines.all()]
+            assert len(answers) == 2
+            assert any("503" in a for a in answers) and any("updated" in a for a in answers)
+            for tr in lines.all():
+                tr.locator("details.sent summary").click()
+                sent = tr.locator("details.sent pre").inner_text()
+                assert '"first_name": "Vittoria"' in sent and '"list": "VIP IT"' in sent
+                assert '"action": "upsert"' in sent
+            landed = lines.filter(has_text="updated").first
+            assert VIP_E164 in landed.locator("td.mono").inner_text()
 
             # the record debugger's search by e-mail (the search ignores case)
             page.click("nav a[href='/records']")

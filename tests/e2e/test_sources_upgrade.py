@@ -87,6 +87,15 @@ def _create_at(url: str, revision: str) -> None:
     engine.dispose()
 
 
+def _downgrade_to(url: str, revision: str) -> None:
+    engine = db.create_state_engine(url)
+    cfg = db._alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, revision)
+    engine.dispose()
+
+
 def _counts(url: str) -> dict[str, Any]:
     engine = create_engine(url)
     with engine.connect() as conn:
@@ -117,9 +126,10 @@ def test_single_source_state_resumes_under_sources_without_redelivery(tmp_path: 
         old.write_text(
             head + "source:\n" + SOURCE.format(ch=chs.url, ws=WS, node=NODE) + textwrap.dedent(rest)
         )
-        # the database as the single-source release left it: schema 0007, synced (this
-        # code writes nothing that 0007 lacks; the schema is not upgraded here)
-        _create_at(state, "0007")
+        # the database as the single-source release left it: synced, then taken back to
+        # schema 0007 (the downgrades drop what 0008 and later added: this code writes
+        # columns 0007 lacks, so it cannot sync on 0007 itself)
+        _create_at(state, "head")
         cfg_old = load_config(old, env=ENV)
         store = Store(state, migrate=False)
         clients = source_clients(cfg_old)
@@ -129,6 +139,7 @@ def test_single_source_state_resumes_under_sources_without_redelivery(tmp_path: 
             for c in clients:
                 c.http.close()
             store.close()
+        _downgrade_to(state, "0007")
         before = _counts(state)
         assert before["revision"] == "0007"
         assert before["offsets"] == {STREAM: 20}
@@ -148,7 +159,7 @@ def test_single_source_state_resumes_under_sources_without_redelivery(tmp_path: 
         )
         upgraded = _cli(new, "db", "upgrade")
         assert upgraded.returncode == 0, upgraded.stderr
-        assert _counts(state)["revision"] == "0008"
+        assert _counts(state)["revision"] == db.head_revision()  # 0008 and every later one
         second = _cli(new, "sync", "--once")
         assert second.returncode == 0, second.stderr
         after = _counts(state)

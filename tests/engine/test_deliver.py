@@ -10,12 +10,9 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import httpx
 import pytest
 import structlog.testing
 from deliver_helpers import (
-    PASSWORD,
-    USER,
     Feed,
     admin,
     config,
@@ -33,32 +30,6 @@ from syncer.state import dlq_ops
 from syncer.state.schema import claims, deliveries
 from syncer.state.store import Store
 from syncer.targets.base import Change, Outcome, TargetContext
-
-
-def bare_rate(api: str, n: int, threads: int) -> float:
-    """Contacts/s of the simplest possible client: ``threads`` threads POSTing contacts."""
-    auth = (USER, PASSWORD)
-    with httpx.Client(base_url=api, auth=auth) as http:
-        group = http.post("/groups", json={"name": "bare"}).json()["data"]["id"]
-    todo = iter(range(n))
-    lock = threading.Lock()
-
-    def work() -> None:
-        with httpx.Client(base_url=api, auth=auth) as http:
-            while True:
-                with lock:
-                    i = next(todo, None)
-                if i is None:
-                    return
-                http.post("/contacts", json={"email": f"bare{i}@x.org", "groupsIds": [group]})
-
-    workers = [threading.Thread(target=work) for _ in range(threads)]
-    started = time.monotonic()
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    return n / (time.monotonic() - started)
 
 
 def states(store: Store) -> dict[int, tuple[str, int]]:
@@ -94,8 +65,10 @@ def test_a_target_in_outage_never_slows_another(nrs_a: str, nrs_b: str, store: S
     assert admin(nrs_a, "requests")["total"] <= 2 * 8 + 3
 
 
-def test_throughput_and_calls_per_contact_in_steady_state(nrs_a: str, store: Store) -> None:
-    # the fast path: POST first (a duplicate is refused with 422, then looked up and updated)
+def test_calls_per_contact_in_steady_state(nrs_a: str, store: Store) -> None:
+    # the fast path: POST first (a duplicate is refused with 422, then looked up and updated).
+    # Throughput against a bare loop is the benchmark's (bench nrs-latency): no assertion
+    # here depends on how fast the machine is.
     target = nrs_target(nrs_a, max_in_flight=16, lookup_before_create=False)
     cfg = config({"t": target}, [pipeline("p", "t")])
     admin(nrs_a, "faults", latency_ms=50)
@@ -103,13 +76,8 @@ def test_throughput_and_calls_per_contact_in_steady_state(nrs_a: str, store: Sto
     n = 480
     feed.put([(f"c{i}", person(i), {"p"}) for i in range(n)])
     with Deliverer(cfg, store, run_id="t") as deliverer:
-        started = time.monotonic()
         assert deliverer.run_all_once()["t"].created == n
-        rate = n / (time.monotonic() - started)
-        # The simulator shares this process (and its GIL), so compare with a bare client loop
-        # here; with the simulator in its own process (the benchmark) the engine equals it.
-        bare = bare_rate(nrs_a + "/api/rest", n, 16)
-        assert rate >= 0.6 * bare, (rate, bare)  # lenient: CI machines are loaded
+        assert admin(nrs_a, "requests")["counts"]["POST /api/rest/contacts"] == n  # no lookup
         admin(nrs_a, "clear")
         feed.put([(f"c{i}", person(i, "Eva"), {"p"}) for i in range(200)])
         assert deliverer.run_all_once()["t"].updated == 200

@@ -47,7 +47,8 @@ def customer_doc(cid: str, email: str, phone: str) -> str:
 def seed_customer(store: Store, cid: str, email: str, phone: str) -> None:
     """What ingest and delivery leave for a customer with an order event: its document and the
     event's in entities and inbox, id map and membership rows keyed by its e-mail and phone, a
-    log line and a delivery error quoting them."""
+    log line (its error, what was sent, the record it landed on) and a delivery error quoting
+    them."""
     now = time.time()
     doc, event_id = customer_doc(cid, email, phone), f"ev-{cid}"
     event = f'{{"id": "{event_id}", "customerId": "{cid}", "properties": {{"email": "{email}"}}}}'
@@ -83,6 +84,8 @@ def seed_customer(store: Store, cid: str, email: str, phone: str) -> None:
                 entity_id=cid,
                 outcome="retry",
                 detail=f"422 {email} already taken",
+                sent=f'{{"action": "upsert", "fields": {{"email": "{email}"}}}}',
+                target_id=email,  # NP6: the record is addressed by its e-mail
             )
         )
         conn.execute(
