@@ -653,8 +653,9 @@ def _pretty_json(value: Any) -> str:
     import json
 
     if isinstance(value, str):
+        text = value
         try:
-            value = json.loads(value)
+            value = json.loads(text)
         except ValueError:
-            return value
+            return text
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str)

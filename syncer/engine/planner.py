@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence, Set
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from ..config import SyncerConfig
@@ -60,6 +60,7 @@ class Planned:
     joins: frozenset[str] = frozenset()
     leaves: frozenset[str] = frozenset()
     error: str | None = None
+    stamp: str = ""  # the customer's updatedAt: who wins a record several customers share
 
 
 def memberships_of(record: MappedRecord) -> frozenset[str]:
@@ -131,7 +132,8 @@ class Planner:
             p = self.plan_one(row, entities, known, hashes, touched, after_sent=key in sent_before)
             if p.change is not None:
                 sent_before.add(key)
-            by_id[row.id] = p
+            subject = entities.get(("customer", p.subject_id))
+            by_id[row.id] = replace(p, stamp=subject.updated_at) if subject is not None else p
         return [by_id[row.id] for row in rows]
 
     def plan_one(

@@ -52,6 +52,8 @@ class _Batch:
     open_tasks: int = 0
     finished_jobs: list[int] = field(default_factory=list)  # dropped when recorded
     tokens: set[str] = field(default_factory=set)  # the claims it holds (renewed, fenced)
+    # row id -> position in the order its writes land, when the engine knows that order
+    landing: dict[int, int] = field(default_factory=dict)
 
 
 class TargetWorker:
@@ -363,7 +365,16 @@ class TargetWorker:
             # of its rows; rounds would turn a customer's k events into k imports). A call
             # does not keep order between its writes and its removals, so the engine does.
             ordered = sorted(sendable, key=lambda p: p.row.id)
-            return [lambda: self._send_rounds(batch, flush_rounds(ordered), one_call=True)]
+            if self.caps.keeps_order_within_call:
+                # customers by updatedAt, each one's rows in delivery order: of customers who
+                # share a record (one e-mail), the newest one's row lands last and wins
+                ordered.sort(key=lambda p: (p.stamp, p.subject_id))
+            rounds = flush_rounds(ordered)
+            if self.caps.keeps_order_within_call:  # the rounds go one after another
+                # only first tries: an earlier try may have landed before (an NP6 job resumed)
+                flat = [p for round_ in rounds for p in round_]
+                batch.landing = {p.row.id: i for i, p in enumerate(flat) if _first_try(p)}
+            return [lambda: self._send_rounds(batch, rounds, one_call=True)]
         if not self.target.per_record:
             return [lambda: self._send_rounds(batch, list(groups.values()))]
         return [lambda g=g: self._send_rounds(batch, [g]) for g in groups.values()]  # type: ignore[misc]
@@ -446,8 +457,8 @@ class TargetWorker:
         now = clock()
         release_until = now + self.breaker.reopens_in()
         results = [
-            to_result(p, out, now, self.policy, release_until)
-            for b in ready
+            _landed(to_result(p, out, now, self.policy, release_until), b, seq)
+            for seq, b in enumerate(ready)
             for p, out in b.answers
         ]
         with self.store.transaction() as conn:
@@ -528,6 +539,18 @@ def flush_rounds(ordered: list[Planned]) -> list[list[Planned]]:
             rounds.append([])
         rounds[index].append(p)
     return rounds
+
+
+def _first_try(p: Planned) -> bool:
+    return p.row.attempts == 0 and not p.row.taken_over and p.row.last_error is None
+
+
+def _landed(result: ops.RowResult, batch: _Batch, seq: int) -> ops.RowResult:
+    """``result`` with where its write landed in ``batch`` (number ``seq`` of one record)."""
+    at = batch.landing.get(result.row.id)
+    if at is None or result.state != "done":
+        return result
+    return replace(result, landed=(seq, at))
 
 
 def _change(p: Planned) -> Change:

@@ -34,7 +34,8 @@ def requeue_newer_rivals(
     customer when the contact may not hold that customer's data and every holder's names:
 
     * the newest was not written here (an older customer's write landed last);
-    * several holders were written here (their calls ran at once: any may have landed last);
+    * several holders were written here and the newest may not have landed last (their calls
+      ran at once; unless the batch's writes landed in a known order, newest last);
     * a writer kept fewer names for the other holders than they hold now (a holder recorded
       after the writer was claimed).
 
@@ -76,6 +77,10 @@ def requeue_newer_rivals(
     ):
         held.setdefault(m.entity_id, set()).add(m.name)
     kept: dict[str, frozenset[str]] = {r.subject_id: r.co_held for r in results}
+    landed = {
+        r.subject_id: (r.landed[0], r.row.pipeline, r.landed[1]) if r.landed else None
+        for r in results
+    }
     writers_of: dict[str, list[str]] = {}  # contact -> the customers written to it here
     for cid, tid in written.items():
         if tid in shared:
@@ -92,10 +97,24 @@ def requeue_newer_rivals(
             <= kept.get(w, frozenset()) | held.get(w, set())  # what the write left there
             for w in writers
         )
-        if newest not in writers or len(writers) > 1 or short:
+        if newest not in writers or short or _newest_may_not_be_last(newest, writers, landed):
             again.add(newest)
     _requeue_customers(conn, target, sorted(again), now)
     return sorted(again)
+
+
+def _newest_may_not_be_last(
+    newest: str, writers: Sequence[str], landed: dict[str, tuple[int, str, int] | None]
+) -> bool:
+    """Several writes to one contact: unless the engine knows the order they landed in (one
+    batch, one pipeline's calls, a target that keeps order within a call), any may have been
+    last. ``landed``: customer -> (batch, pipeline, position)."""
+    if len(writers) < 2:
+        return False
+    order = [landed.get(w) for w in writers]
+    if any(o is None for o in order) or len({o[:2] for o in order if o is not None}) > 1:
+        return True
+    return max(writers, key=lambda w: landed[w] or (0, "", 0)) != newest
 
 
 def requeue_holders_of_erased(

@@ -82,6 +82,7 @@ class Entity:
     customer_id: str | None
     doc: dict[str, Any]
     deleted: bool
+    updated_at: str = ""  # the document's updatedAt (ISO text: orders as time)
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,9 @@ class RowResult:
     # row was claimed): a holder recorded since has names it did not keep
     co_held: frozenset[str] = frozenset()
     sent: str | None = None  # the change handed to the target (JSON), for the delivery log
+    # (batch, position) in the order the batch's writes landed, when the engine knows it (a
+    # target that keeps order within a call, calls one after another); None: unknown
+    landed: tuple[int, int] | None = None
 
 
 def db_now(conn: Connection) -> float:
@@ -343,11 +347,17 @@ def load_entities(
                 entities.c.customer_id,
                 entities.c.payload,
                 entities.c.deleted,
+                entities.c.updated_at,
             ).where(entities.c.entity_type == kind, entities.c.entity_id.in_(sorted(ids)))
         )
         for r in result:
             found[(r.entity_type, r.entity_id)] = Entity(
-                r.entity_type, r.entity_id, r.customer_id, json.loads(r.payload), bool(r.deleted)
+                r.entity_type,
+                r.entity_id,
+                r.customer_id,
+                json.loads(r.payload),
+                bool(r.deleted),
+                r.updated_at or "",
             )
     return found
 

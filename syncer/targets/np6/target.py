@@ -169,7 +169,7 @@ class Np6Target:
             answers.update({c.delivery_id: outcome_for(c, exc) for c in changes})
             return
         rows: list[tuple[int, str, list[str]]] = []
-        for change in sorted(changes, key=lambda c: c.delivery_id):
+        for change in changes:  # in the engine's order: the file keeps it (duplicate "last")
             problem = _row_problem(change, uid, binding)
             if problem:
                 answers[change.delivery_id] = Outcome.invalid(change, problem)
