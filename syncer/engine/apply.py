@@ -24,7 +24,6 @@ All lookups are done once per batch; all writes are ``executemany``.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -36,6 +35,7 @@ from ..config.models import SyncerConfig
 from ..mapping import PipelineMapper, compile_pipelines
 from ..source.contacthub import instant_key
 from ..state import ingest_ops as ops
+from ..state.delivery_ops import db_now
 from ..state.erasure_ops import ids_only
 
 Origin = Literal["stream", "backfill", "fetch"]
@@ -184,7 +184,9 @@ class _Batch:
     ) -> None:
         self.a, self.conn, self.stream, self.items = applier, conn, stream, items
         self.resend = resend
-        self.now = time.time()
+        # the database's clock, as claims compare due times with it: a row is due at once
+        # whatever this host's clock says (and not 1 ms later: found as a flaky test)
+        self.now = db_now(conn)
         self.stats = ApplyStats(documents=len(items))
         customers = {i.entity_id for i in items if i.entity_type == "customer"}
         events = {i.entity_id for i in items if i.entity_type == "event"}

@@ -189,7 +189,7 @@ class TargetWorker:
             if self._held and not may_claim():  # no claim will take them along: send them
                 held, self._held = self._held, []
                 submit(_Batch(held, tokens={p.row.token for p in held}))
-            self._record_finished(batches, stats, clock)
+            self._record_finished(batches, stats)
             if not pending:
                 break
             finished = [done.get()]
@@ -202,7 +202,7 @@ class TargetWorker:
                 batch = pending.pop(future)
                 batch.answers.extend(future.result())
                 batch.open_tasks -= 1
-        self._record_finished(batches, stats, clock)
+        self._record_finished(batches, stats)
         if self.limiter is not None:
             stats.throttled = self.limiter.throttled - throttled_before
         if self.fatal is not None:
@@ -227,8 +227,10 @@ class TargetWorker:
             except Exception as exc:  # the next turn tries again; the fence keeps it safe
                 self.log.warning("could not renew claims", error=db_unavailable(exc) or repr(exc))
                 continue
-            if len(held) < len(tokens):
-                self.log.warning("claims lost to another worker", claims=len(tokens) - len(held))
+            with self._tokens_guard:  # a batch recorded meanwhile released its claims
+                lost = (set(tokens) & self._live_tokens) - held
+            if lost:
+                self.log.warning("claims lost to another worker", claims=len(lost))
 
     def _take_over_dead_claims(self) -> None:
         """Make the rows claimed by workers of dead processes (SIGKILL, OOM, power loss on
@@ -448,29 +450,30 @@ class TargetWorker:
             return {c.delivery_id: Outcome.retry(c, f"target error: {exc!r}") for c in changes}
         return {o.delivery_id: o for o in outcomes}
 
-    def _record_finished(
-        self, batches: list[_Batch], stats: TargetStats, clock: Callable[[], float]
-    ) -> None:
+    def _record_finished(self, batches: list[_Batch], stats: TargetStats) -> None:
         ready = [b for b in batches if b.open_tasks == 0]
         if not ready:
             return
-        now = clock()
+        with self.store.reader() as conn:  # due times on the clock claims compare with
+            now = ops.db_now(conn)
         release_until = now + self.breaker.reopens_in()
         results = [
             _landed(to_result(p, out, now, self.policy, release_until), b, seq)
             for seq, b in enumerate(ready)
             for p, out in b.answers
         ]
-        with self.store.transaction() as conn:
-            lost = ops.record_outcomes(conn, self.name, results, now, self.run_id)
-            ops.finish_jobs(conn, [j for b in ready for j in b.finished_jobs])
-            self._commits += 1
-            if self._commits % PRUNE_EVERY == 0:
-                ops.prune_log(conn)
         # a claim's token lives on while some of its customers are held or in flight
         still = {t for b in batches if b.open_tasks for t in b.tokens}
         still |= {p.row.token for p in self._held}
+        # The guard spans the commit and the tokens' removal: a renewal that ran meanwhile
+        # sees the released claims gone from the live tokens, not as claims lost.
         with self._tokens_guard:
+            with self.store.transaction() as conn:
+                lost = ops.record_outcomes(conn, self.name, results, now, self.run_id)
+                ops.finish_jobs(conn, [j for b in ready for j in b.finished_jobs])
+                self._commits += 1
+                if self._commits % PRUNE_EVERY == 0:
+                    ops.prune_log(conn)
             for b in ready:
                 self._live_tokens -= b.tokens - still
         if lost:

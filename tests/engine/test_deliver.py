@@ -421,6 +421,23 @@ def test_a_worker_with_a_clock_an_hour_ahead_does_not_steal_a_live_claim(store: 
     assert stats.claimed == 0 and target.calls == []
 
 
+def test_rows_ingested_on_a_host_an_hour_ahead_are_due_at_once(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ingest stamped new rows' due time with the host's clock while claims compare with the
+    database's: a host an hour ahead made its rows wait an hour (and one a millisecond ahead
+    made a claim right after ingest find nothing: a flaky test). Due times are now on the
+    database's clock too."""
+    cfg = config({"t": nrs_target("http://nrs.invalid")}, [pipeline("p", "t")])
+    feed = Feed(cfg, store)
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + 3600)
+    feed.put([("c1", person(1), {"p"})])
+    monkeypatch.setattr(time, "time", real)
+    with store.transaction() as conn:
+        assert len(ops.claim(conn, "t", "w", 10, ops.db_now(conn), 300.0)) == 1
+
+
 class RecordingBatch:
     """A batch target (one call carries many customers) that records each call's changes."""
 
