@@ -189,6 +189,9 @@ class _Group:
     example_error: str
 
 
+_PROBLEM_LINES = {"dead": "records dead", "invalid": "records invalid"}
+
+
 class RecordProblems:
     """Records that ended dead (or will be retried) since the last :meth:`flush`, counted per
     (state, pipeline, masked reason), with the first record of each group as the example."""
@@ -211,10 +214,11 @@ class RecordProblems:
         with self._lock:
             groups, self._groups = self._groups, {}
         for (state, pipeline, reason), g in sorted(groups.items()):
-            dead = state == "dead"
+            # one vocabulary: "invalid" = rejected before sending, "dead" = refused by the target
+            dead = state in ("dead", "invalid")
             log.log(
                 logging.WARNING if dead else logging.INFO,
-                "records dead" if dead else "records will be retried",
+                _PROBLEM_LINES.get(state, "records will be retried"),
                 pipeline=pipeline,
                 reason=reason,
                 count=g.count,

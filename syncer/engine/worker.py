@@ -491,7 +491,7 @@ class TargetWorker:
                 # counted per reason, one line per reason at the end of the drain; each
                 # record's line only at debug level (`syncer dlq list` has the details)
                 self.problems.add(
-                    result.state,
+                    "invalid" if result.outcome == "invalid" else result.state,
                     result.row.pipeline,
                     result.error or result.outcome,
                     result.row.entity_id,
@@ -499,7 +499,11 @@ class TargetWorker:
                 )
                 self.log.log(
                     DEBUG,
-                    "record dead" if result.state == "dead" else "record will be retried",
+                    "record invalid"
+                    if result.outcome == "invalid"
+                    else "record dead"
+                    if result.state == "dead"
+                    else "record will be retried",
                     pipeline=result.row.pipeline,
                     contacthub_id=result.row.entity_id,
                     delivery_id=result.row.id,

@@ -236,16 +236,19 @@ def is_json_log(line: str) -> bool:
 
 
 def assert_quiet_logs(stdout: str, stderr: str, summary: dict[str, Any]) -> None:
-    """No log line per record, no JSON line, logs only on stderr: one "records dead" line
-    per pipeline and reason and run, whose counts add up to the rejected records."""
+    """No log line per record, no JSON line, logs only on stderr: one "records invalid" or
+    "records dead" line per pipeline and reason and run, whose counts add up to the rejected
+    records."""
     for line in (stdout + stderr).splitlines():
         assert not is_json_log(line), f"JSON log line: {line}"
         assert "record dead" not in line and "record will be retried" not in line, line
+        assert "record invalid" not in line, line
         assert not re.search(r"(?<!example_)contacthub_id=", line), line
-    assert "records dead" not in stdout  # logs go to stderr, the human output to stdout
+    # logs go to stderr, the human output to stdout
+    assert "records dead" not in stdout and "records invalid" not in stdout
     counted: Counter[str] = Counter()
     for line in stderr.splitlines():
-        if "records dead" in line:
+        if "records dead" in line or "records invalid" in line:
             found = re.search(r"count=(\d+).* pipeline=(\S+)", line)
             assert found and "example_contacthub_id=" in line, line
             counted[found.group(2)] += int(found.group(1))

@@ -362,7 +362,9 @@ def test_invalid_records_are_dead_at_once_and_the_batch_carries_on(
         stats = deliverer.run_all_once()["t"]
     assert (stats.invalid, stats.created, stats.dead) == (2, 1, 0)
     # one line per reason (two reasons here), with the count and an example id
-    dead_lines = [line for line in logged if line["event"] == "records dead"]
+    # rejected before sending: "invalid", the word the summary and `dlq list` use
+    dead_lines = [line for line in logged if line["event"] == "records invalid"]
+    assert not [line for line in logged if line["event"] == "records dead"]
     assert sorted(line["example_contacthub_id"] for line in dead_lines) == ["c1", "c2"]
     assert all(
         (line["pipeline"], line["target"], line["run_id"], line["count"]) == ("p", "t", "t", 1)

@@ -25,6 +25,18 @@ def test_one_line_per_pipeline_and_reason_with_count_and_example() -> None:
     assert retry["log_level"] == "info" and retry["count"] == 1
 
 
+def test_records_rejected_before_sending_are_logged_as_invalid() -> None:
+    problems = RecordProblems()
+    problems.add("invalid", "sms", "no key field: Octopush needs phone_number", "c1", 1)
+    problems.add("dead", "sms", "HTTP 422 from Octopush", "c2", 2)
+    with structlog.testing.capture_logs() as logged:
+        assert problems.flush(get_logger(target="octo")) == 2
+    events = {e["event"]: e for e in logged}
+    assert set(events) == {"records invalid", "records dead"}
+    assert events["records invalid"]["log_level"] == "warning"
+    assert events["records invalid"]["details"] == "syncer dlq list --pipeline sms"
+
+
 def test_mask_values_keeps_the_field_and_hides_the_record_values() -> None:
     assert mask_values("field 'phone': +34709957094 is not a mobile number") == (
         "field 'phone': … is not a mobile number"
