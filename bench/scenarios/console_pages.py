@@ -26,6 +26,10 @@ from ..scenario import Context, Metric, Scenario
 
 NAME = "console_pages"
 LIMIT_MS = 300.0
+SENT = (
+    '{"action":"upsert","fields":{"email":"someone@example.com","first_name":"Ana",'
+    '"last_name":"Rossi","phone":"+393331234567","country":"IT"},"groups":["Newsletter"]}'
+)
 PIPES = (("newsletter", "nrs"), ("sms", "octo"), ("orders", "np6"))
 REASONS = [
     f"gave up after 8 attempts: target answered 5{i:02d}: reason number {i}" for i in range(20)
@@ -130,6 +134,8 @@ def tables(n_deliveries: int, n_dead: int, n_customers: int, now: float) -> list
             cid((i // 3) % n_customers),
             "updated" if i % 10 else "retry",
             None,
+            SENT,  # what the call sent, as the engine logs it (about 200 bytes)
+            str(i),
         )
         for i in range(100_000)
     )
@@ -192,6 +198,8 @@ def tables(n_deliveries: int, n_dead: int, n_customers: int, now: float) -> list
                 "entity_id",
                 "outcome",
                 "detail",
+                "sent",
+                "target_id",
             ),
             log_rows,
         ),
