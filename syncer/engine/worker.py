@@ -490,8 +490,9 @@ class TargetWorker:
             if result.state in ("dead", "failed") and result.outcome != "job_pending":
                 # counted per reason, one line per reason at the end of the drain; each
                 # record's line only at debug level (`syncer dlq list` has the details)
+                kind = "invalid" if result.outcome == "invalid" else result.state
                 self.problems.add(
-                    "invalid" if result.outcome == "invalid" else result.state,
+                    kind,
                     result.row.pipeline,
                     result.error or result.outcome,
                     result.row.entity_id,
@@ -499,11 +500,7 @@ class TargetWorker:
                 )
                 self.log.log(
                     DEBUG,
-                    "record invalid"
-                    if result.outcome == "invalid"
-                    else "record dead"
-                    if result.state == "dead"
-                    else "record will be retried",
+                    "record will be retried" if kind == "failed" else f"record {kind}",
                     pipeline=result.row.pipeline,
                     contacthub_id=result.row.entity_id,
                     delivery_id=result.row.id,
@@ -557,7 +554,7 @@ def _landed(result: ops.RowResult, batch: _Batch, seq: int) -> ops.RowResult:
     at = batch.landing.get(result.row.id)
     if at is None or result.state != "done":
         return result
-    return replace(result, landed=(seq, at))
+    return replace(result, landed=(seq, result.row.pipeline, at))
 
 
 def _change(p: Planned) -> Change:

@@ -77,10 +77,7 @@ def requeue_newer_rivals(
     ):
         held.setdefault(m.entity_id, set()).add(m.name)
     kept: dict[str, frozenset[str]] = {r.subject_id: r.co_held for r in results}
-    landed = {
-        r.subject_id: (r.landed[0], r.row.pipeline, r.landed[1]) if r.landed else None
-        for r in results
-    }
+    landed = {r.subject_id: r.landed for r in results}
     writers_of: dict[str, list[str]] = {}  # contact -> the customers written to it here
     for cid, tid in written.items():
         if tid in shared:

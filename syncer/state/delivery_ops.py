@@ -109,9 +109,10 @@ class RowResult:
     # row was claimed): a holder recorded since has names it did not keep
     co_held: frozenset[str] = frozenset()
     sent: str | None = None  # the change handed to the target (JSON), for the delivery log
-    # (batch, position) in the order the batch's writes landed, when the engine knows it (a
-    # target that keeps order within a call, calls one after another); None: unknown
-    landed: tuple[int, int] | None = None
+    # (batch, pipeline, position) in the order the writes of one batch and pipeline landed,
+    # when the engine knows it (a target that keeps order within a call, calls one after
+    # another); None: unknown
+    landed: tuple[int, str, int] | None = None
 
 
 def db_now(conn: Connection) -> float:

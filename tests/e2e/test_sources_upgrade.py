@@ -78,21 +78,13 @@ def _cli(cfg: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([SYNCER, *args], env=env, capture_output=True, text=True, timeout=120)
 
 
-def _create_at(url: str, revision: str) -> None:
+def _migrate(url: str, revision: str, *, down: bool = False) -> None:
+    """Upgrade (or downgrade) the state database at ``url`` to ``revision`` with alembic."""
     engine = db.create_state_engine(url)
     cfg = db._alembic_config()
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
-    engine.dispose()
-
-
-def _downgrade_to(url: str, revision: str) -> None:
-    engine = db.create_state_engine(url)
-    cfg = db._alembic_config()
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, revision)
+        (command.downgrade if down else command.upgrade)(cfg, revision)
     engine.dispose()
 
 
@@ -129,7 +121,7 @@ def test_single_source_state_resumes_under_sources_without_redelivery(tmp_path: 
         # the database as the single-source release left it: synced, then taken back to
         # schema 0007 (the downgrades drop what 0008 and later added: this code writes
         # columns 0007 lacks, so it cannot sync on 0007 itself)
-        _create_at(state, "head")
+        _migrate(state, "head")
         cfg_old = load_config(old, env=ENV)
         store = Store(state, migrate=False)
         clients = source_clients(cfg_old)
@@ -139,7 +131,7 @@ def test_single_source_state_resumes_under_sources_without_redelivery(tmp_path: 
             for c in clients:
                 c.http.close()
             store.close()
-        _downgrade_to(state, "0007")
+        _migrate(state, "0007", down=True)
         before = _counts(state)
         assert before["revision"] == "0007"
         assert before["offsets"] == {STREAM: 20}

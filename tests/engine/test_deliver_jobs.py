@@ -29,7 +29,15 @@ def np6() -> Iterator[str]:
         yield served.url
 
 
-def np6_config(url: str) -> SyncerConfig:
+ORDERS = {
+    "name": "orders",
+    "target": "np6",
+    "entity": "event",
+    "fields": {"1001": "properties.email", "1002": "properties.orderId"},
+}
+
+
+def np6_config(url: str, pipelines: list[dict[str, Any]] | None = None) -> SyncerConfig:
     return SyncerConfig.model_validate(
         {
             "version": 1,
@@ -42,14 +50,7 @@ def np6_config(url: str) -> SyncerConfig:
                     "import": {"binding": 1234, "flush_every": "1s"},
                 }
             },
-            "pipelines": [
-                {
-                    "name": "orders",
-                    "target": "np6",
-                    "entity": "event",
-                    "fields": {"1001": "properties.email", "1002": "properties.orderId"},
-                }
-            ],
+            "pipelines": pipelines or [ORDERS],
         }
     )
 
@@ -152,28 +153,13 @@ def test_customers_sharing_an_email_go_in_one_import_the_newest_last(
     (by updatedAt) last and that is enough: NP6 holds its data after one import. Before, the
     engine could not know which write landed last and queued the newest again (a second
     import of 15 % of the rows in the np6-imports bench)."""
-    cfg = SyncerConfig.model_validate(
-        {
-            "version": 1,
-            "source": SOURCE,
-            "targets": {
-                "np6": {
-                    "type": "np6",
-                    "base_url": np6,
-                    "api_key": "k",
-                    "import": {"binding": 1234, "flush_every": "1s"},
-                }
-            },
-            "pipelines": [
-                {
-                    "name": "people",
-                    "target": "np6",
-                    "entity": "customer",
-                    "fields": {"1001": "base.contacts.email", "1002": "base.firstName"},
-                }
-            ],
-        }
-    )
+    people = {
+        "name": "people",
+        "target": "np6",
+        "entity": "customer",
+        "fields": {"1001": "base.contacts.email", "1002": "base.firstName"},
+    }
+    cfg = np6_config(np6, [people])
     older = ("c-old", "2026-01-01T00:00:00Z", "Olga")
     newer = ("c-new", "2026-06-01T00:00:00Z", "Nina")
     items = []
