@@ -96,6 +96,7 @@ def _as_json(cfg: SyncerConfig, r: erasure_ops.ErasureRecord) -> dict[str, Any]:
         "pending": r.pending,
         "acknowledged_at": r.acknowledged_at,
         "scrubbed_at": r.scrubbed_at,
+        "compacted_at": r.compacted_at,
         "targets": [
             {
                 "target": t.target,

@@ -309,7 +309,10 @@ class RetentionConfig(_Model):
         default=30, ge=0, description="Days a delivery_log line (the delivery history) is kept."
     )
     interval: Duration = Field(
-        default=3600.0, description="How often `syncer run` prunes, e.g. 1h."
+        default=3600.0,
+        description="How often `syncer run` prunes, e.g. 1h; on SQLite it also rewrites the "
+        "file then (VACUUM, holding the write lock while it runs) if erasures were scrubbed "
+        "since, so their bytes leave the disk.",
     )
 
 

@@ -6,8 +6,9 @@ one delivery job per target (every ``deliver_interval``), with ``coalesce=True``
 have ``max_instances=1``, delivery jobs see "Wake-up". Every job writes a heartbeat row
 (``syncer health`` reads them). Two small state jobs: ``scrub`` (every ``SCRUB_INTERVAL``)
 removes the personal data of erasures every target acknowledged, ``prune`` (every
-``retention.interval``) applies the retention settings (:mod:`syncer.state.retention_ops`);
-both are idempotent, so replicas may all run them.
+``retention.interval``) applies the retention settings (:mod:`syncer.state.retention_ops`)
+and rewrites the SQLite file if erasures were scrubbed since it last did; both are
+idempotent, so replicas may all run them.
 
 Wake-up: an ingest run that committed new (or reopened) deliveries wakes the targets' delivery
 jobs at once instead of leaving the rows to the next delivery tick, so a change reaches its
@@ -444,7 +445,9 @@ class Daemon:
         self.store.heartbeat(job, self.owner, s.poll_interval)
 
     def _scrub_job(self) -> None:
-        scrubbed = retention_ops.scrub(self.store, max_batches=SCRUB_BATCHES)
+        # the file is rewritten after scrubs by the prune job (every retention.interval): a
+        # VACUUM holds the write lock for as long as it takes, not a thing to do every minute
+        scrubbed = retention_ops.scrub(self.store, max_batches=SCRUB_BATCHES, compact=False)
         if scrubbed:
             self.log.info("erasures scrubbed from the state database", customers=scrubbed)
 

@@ -19,6 +19,11 @@
   What stays is the customer id (``suppression`` keeps it from ever coming back; it needs no
   other key) and this ledger. The daemon runs the scrub every minute, ``syncer sync --once`` at
   the end of its run, ``syncer db prune`` too.
+* On SQLite the rows are not the whole story: a page rebuilt when rows move between pages keeps
+  stale copies of them in its free area (``secure_delete`` only zeroes what a statement
+  deletes). After a scrub the file is rewritten (:meth:`.Store.compact`) and the erasures it
+  covered get ``compacted_at``: a scrub whose compaction did not happen is compacted by the next
+  scrub of any process (:func:`.retention_ops.scrub`).
 """
 
 from __future__ import annotations
@@ -111,6 +116,8 @@ class ErasureRecord:
     requested_at: float
     scrubbed_at: float | None
     targets: list[TargetAck] = field(default_factory=list)
+    # SQLite: when the file was rewritten after the scrub (no stale copy left on disk)
+    compacted_at: float | None = None
 
     @property
     def pending(self) -> bool:
@@ -198,7 +205,9 @@ def ledger(
     if source is not None:
         query = query.where(of_source(e.c.entity_id, source))
     records = {
-        r.entity_id: ErasureRecord(r.entity_id, r.reason, r.requested_at, r.scrubbed_at)
+        r.entity_id: ErasureRecord(
+            r.entity_id, r.reason, r.requested_at, r.scrubbed_at, compacted_at=r.compacted_at
+        )
         for r in conn.execute(query)
     }
     if not records:
@@ -334,6 +343,21 @@ def _chunks(ids: Sequence[str], size: int = SCRUB_BATCH) -> list[list[str]]:
     """Slices of ``ids`` small enough for one statement's parameters (each slice of a
     statement without an index on the column is one scan of the table)."""
     return [list(ids[i : i + size]) for i in range(0, len(ids), size)]
+
+
+def scrubbed_uncompacted(conn: Connection) -> list[str]:
+    """Erasures scrubbed whose bytes may still be in the SQLite file (not compacted since)."""
+    e = erasures
+    query = select(e.c.entity_id).where(e.c.compacted_at.is_(None), e.c.scrubbed_at.is_not(None))
+    return list(conn.execute(query).scalars())
+
+
+def mark_compacted(conn: Connection, ids: Sequence[str], now: float) -> None:
+    """The file was rewritten after the scrub of ``ids``."""
+    for chunk in _chunks(ids):
+        conn.execute(
+            update(erasures).where(erasures.c.entity_id.in_(chunk)).values(compacted_at=now)
+        )
 
 
 def scrub_completed(conn: Connection, now: float, limit: int | None = None) -> list[str]:

@@ -6,7 +6,8 @@
 * ``inbox`` rows received more than ``inbox_days`` ago. Nothing reads the inbox to deliver:
   deliveries read ``entities``.
 * ``delivery_log`` rows older than ``delivery_log_days`` (on top of its row bound).
-* Completed erasures are scrubbed (:func:`.erasure_ops.scrub_completed`).
+* Completed erasures are scrubbed (:func:`.erasure_ops.scrub_completed`), and the SQLite file
+  rewritten after them (:func:`compact_scrubbed`).
 
 ``0`` days keeps rows of that kind forever. Rows go in chunks of :data:`CHUNK`, one transaction
 each, so on SQLite ingest and delivery wait at most one chunk for the write lock.
@@ -99,10 +100,11 @@ def prune(
     now: float | None = None,
     chunk: int = CHUNK,
 ) -> PruneResult:
-    """Scrub completed erasures, then apply the retention settings (module docstring)."""
+    """Scrub completed erasures, apply the retention settings (module docstring), then
+    compact the file if a scrub waits for it."""
     now = time.time() if now is None else now
     result = PruneResult()
-    result.scrubbed = scrub(store, now)
+    result.scrubbed = scrub(store, now, compact=False)
     cutoff = _cutoff(done_deliveries_days, now)
     if cutoff is not None:
         with store.reader() as conn:
@@ -127,13 +129,21 @@ def prune(
             setattr(result, name, getattr(result, name) + n)
             if n < chunk:
                 break
+    compact_scrubbed(store, now)
     return result
 
 
-def scrub(store: Store, now: float | None = None, max_batches: int | None = None) -> int:
+def scrub(
+    store: Store,
+    now: float | None = None,
+    max_batches: int | None = None,
+    compact: bool = True,
+) -> int:
     """Scrub completed erasures (:func:`.erasure_ops.scrub_completed`), a batch per
     transaction: all of them, or ``max_batches`` batches (the daemon's job, which must end
-    in time however many a first run after an upgrade finds); how many were scrubbed."""
+    in time however many a first run after an upgrade finds); how many were scrubbed. Then,
+    with ``compact``, rewrite the file if any scrub (this one or an earlier one, of any
+    process) has not been compacted yet (:func:`compact_scrubbed`)."""
     now = time.time() if now is None else now
     total = batches = 0
     while max_batches is None or batches < max_batches:
@@ -143,6 +153,21 @@ def scrub(store: Store, now: float | None = None, max_batches: int | None = None
         batches += 1
         if len(ids) < erasure_ops.SCRUB_BATCH:
             break
-    if total:
-        store.truncate_wal()
+    if compact:
+        compact_scrubbed(store, now)
     return total
+
+
+def compact_scrubbed(store: Store, now: float | None = None) -> int | None:
+    """Rewrite the file (:meth:`.Store.compact`) when scrubbed erasures wait for it, and mark
+    them compacted; how many it covered (0: none waited), None when the database was busy
+    (they wait for the next try)."""
+    with store.reader() as conn:
+        waiting = erasure_ops.scrubbed_uncompacted(conn)
+    if not waiting:
+        return 0
+    if not store.compact():
+        return None
+    with store.transaction() as conn:
+        erasure_ops.mark_compacted(conn, waiting, time.time() if now is None else now)
+    return len(waiting)

@@ -99,7 +99,8 @@ suppression = Table(
 )
 
 # The erasure ledger (see :mod:`.erasure_ops`): one row per customer deleted in Contacthub,
-# written with its suppression row; ``scrubbed_at`` is when its personal data left the state.
+# written with its suppression row; ``scrubbed_at`` is when its personal data left the state's
+# rows, ``compacted_at`` when the SQLite file was rewritten after that (its bytes left the disk).
 erasures = Table(
     "erasures",
     metadata,
@@ -107,9 +108,12 @@ erasures = Table(
     Column("reason", String(200), nullable=False),
     Column("requested_at", Float, nullable=False),
     Column("scrubbed_at", Float),
+    Column("compacted_at", Float),
 )
 # the scrub's and the pending count's lookup (NULL: not scrubbed yet), and the ledger's pages
 Index("ix_erasures_scrubbed", erasures.c.scrubbed_at)
+# the compaction's lookup (NULL: scrubbed rows whose bytes may still be in the file)
+Index("ix_erasures_compacted", erasures.c.compacted_at)
 Index("ix_erasures_requested", erasures.c.requested_at)
 
 # Per (customer, pipeline, target): the delete delivery the target acknowledged (state done).

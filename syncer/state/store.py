@@ -11,6 +11,7 @@ advisory lock on PostgreSQL and a process-local lock on SQLite (where only one p
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -127,6 +128,28 @@ class Store:
         finally:
             raw.close()
         return busy is None or not busy[0]
+
+    def compact(self) -> bool:
+        """SQLite: rewrite the whole file (``VACUUM``), then empty the write-ahead log, so no
+        byte of a scrubbed row is left on disk: ``secure_delete`` zeroes what is deleted, but a
+        page rebuilt when rows move between pages keeps stale copies in its free area. Holds
+        the write lock for as long as the rewrite takes. False when the lock or the log was
+        busy (the caller tries again later). PostgreSQL: no-op (dead row versions go with
+        VACUUM, which autovacuum runs)."""
+        if not self.is_sqlite:
+            return True
+        raw = self.engine.raw_connection()
+        try:  # outside a transaction: VACUUM cannot run inside one
+            cursor = raw.cursor()
+            cursor.execute("VACUUM")
+            cursor.close()
+        except sqlite3.OperationalError as exc:  # a raw connection's errors are not wrapped
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            return False
+        finally:
+            raw.close()
+        return self.truncate_wal()
 
     def ping(self) -> bool:
         try:

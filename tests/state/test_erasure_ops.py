@@ -5,6 +5,7 @@ in any text column of any table."""
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -360,6 +361,95 @@ def test_a_scrubbed_customer_is_not_left_in_the_sqlite_file(
     assert in_file()  # the search finds them while they are there
     assert retention_ops.scrub(store) == 1
     assert not in_file()
+    store.close()
+
+
+def _many_customers(store: Store, n: int, versions: int) -> None:
+    """``n`` customers, each written ``versions`` times with documents of random sizes: rows
+    move between pages as they grow and shrink, as under real churn."""
+    rng = random.Random(7)
+    for version in range(1, versions + 1):
+        rows = []
+        for i in range(n):
+            doc = customer_doc(f"c{i}", f"person{i:04d}@example.org", f"+3933300{i:05d}")
+            doc = doc[:-1] + f', "notes": "{"x" * rng.randint(10, 1500)}"}}'
+            rows.append(
+                ("customer", f"c{i}", None, doc, version, f"2026-01-{version:02d}", False, "p")
+            )
+        with store.transaction() as conn:
+            ingest_ops.upsert_newer_entities(conn, rows)
+
+
+def test_no_stale_copy_of_a_scrubbed_customer_is_left_in_rebuilt_pages(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """``secure_delete`` zeroes what a statement deletes, but a page rebuilt when rows move
+    between pages keeps stale copies in its free area: the scrub rewrites the file."""
+    store = Store(sqlite_url)
+    _many_customers(store, 2000, versions=4)
+    victims = [f"c{i}" for i in range(0, 2000, 5)]
+    for cid in victims:
+        forget(store, cid, targets=())
+    assert retention_ops.scrub(store) == len(victims)
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("state.db*"))
+    left = [i for i in range(0, 2000, 5) if f"person{i:04d}@".encode() in raw]
+    assert left == []
+    assert f"person{1:04d}@".encode() in raw  # the others are there (the search works)
+    with store.reader() as conn:
+        assert erasure_ops.scrubbed_uncompacted(conn) == []
+    store.close()
+
+
+def test_a_scrub_whose_compaction_could_not_run_is_compacted_by_the_next(
+    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A compaction that could not run (the lock busy, the process killed after the scrub)
+    leaves stale copies on disk: the next scrub, with nothing new to scrub, compacts them."""
+    store = Store(sqlite_url)
+    _many_customers(store, 2000, versions=4)
+    victims = list(range(0, 2000, 5))
+    for i in victims:
+        forget(store, f"c{i}", targets=())
+
+    def left() -> list[int]:
+        raw = b"".join(p.read_bytes() for p in tmp_path.glob("state.db*"))
+        return [i for i in victims if f"person{i:04d}@".encode() in raw]
+
+    with monkeypatch.context() as m:
+        m.setattr(store, "compact", lambda: False)
+        assert retention_ops.scrub(store) == len(victims)
+    assert left()  # stale copies of scrubbed rows, until the file is rewritten
+    with store.reader() as conn:
+        assert len(erasure_ops.scrubbed_uncompacted(conn)) == len(victims)
+    assert retention_ops.scrub(store) == 0
+    assert left() == []
+    with store.reader() as conn:
+        compacted = conn.execute(select(erasures.c.compacted_at)).scalars().all()
+    assert len(compacted) == len(victims) and None not in compacted
+    store.close()
+
+
+def test_the_daemons_scrub_leaves_the_rewrite_to_its_prune_job(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """The scrub job (every minute) does not rewrite the file: the prune job (every
+    retention.interval) does, for every scrub since it last did."""
+    store = Store(sqlite_url)
+    _many_customers(store, 2000, versions=4)
+    victims = list(range(0, 2000, 5))
+    for i in victims:
+        forget(store, f"c{i}", targets=())
+    assert retention_ops.scrub(store, max_batches=5, compact=False) == len(victims)
+    with store.reader() as conn:
+        assert len(erasure_ops.scrubbed_uncompacted(conn)) == len(victims)
+    result = retention_ops.prune(
+        store, done_deliveries_days=30, inbox_days=30, delivery_log_days=30
+    )
+    assert result.scrubbed == 0
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("state.db*"))
+    assert [i for i in victims if f"person{i:04d}@".encode() in raw] == []
+    with store.reader() as conn:
+        assert erasure_ops.scrubbed_uncompacted(conn) == []
     store.close()
 
 
