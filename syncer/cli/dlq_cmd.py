@@ -246,7 +246,7 @@ def _copy_postgres(store: Store, copy_path: Path) -> Store:
     every table's rows read in one read-only REPEATABLE READ transaction (one consistent
     snapshot while a daemon writes; nothing is written to PostgreSQL). The schema's types
     are portable (schema.py), so the rows go across as they are."""
-    from sqlalchemy import insert, select
+    from sqlalchemy import delete, insert, select
 
     from ..state.schema import metadata
 
@@ -260,6 +260,7 @@ def _copy_postgres(store: Store, copy_path: Path) -> Store:
             preview.transaction() as target,
         ):
             for table in metadata.sorted_tables:
+                target.execute(delete(table))  # rows the migrations wrote (search_cursor)
                 rows = source.execution_options(yield_per=COPY_BATCH).execute(select(table))
                 for batch in rows.mappings().partitions(COPY_BATCH):
                     target.execute(insert(table), [dict(r) for r in batch])

@@ -1,9 +1,9 @@
 """The record debugger: find a customer, then show everything syncer knows and did about it.
 
 Search looks at customers only, by Contacthub id (primary key), e-mail (case-insensitive),
-mobile or fixed phone, or ``externalId``, each an equality on one JSON path of
-``entities.payload`` (served by the expression indexes of migration 0007, see
-``bench/console_indexes.md``).
+mobile or fixed phone, or ``externalId`` of any version the stream brought
+(:mod:`syncer.state.search_ops`: keys kept behind the stream, plus the inbox rows not read
+into them yet).
 A customer's personal data appears only on this page, when asked for.
 
 The pipeline decisions are computed with the pipeline code itself (``compile_when`` per
@@ -17,13 +17,13 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, func, literal_column, select
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import Connection, select
 
 from ..config.models import PipelineConfig, SyncerConfig, WhenConfig
 from ..mapping import compile_pipelines
 from ..mapping.conditions import compile_when
 from ..mapping.errors import InvalidRecord
+from ..state import search_ops
 from ..state.schema import (
     deliveries,
     delivery_log,
@@ -34,24 +34,9 @@ from ..state.schema import (
     suppression,
 )
 
-SEARCH_PATHS: dict[str, tuple[str, ...]] = {
-    "email": ("base", "contacts", "email"),
-    "mobilePhone": ("base", "contacts", "mobilePhone"),
-    "phone": ("base", "contacts", "phone"),
-    "externalId": ("externalId",),
-}
 MAX_HITS = 50
 TIMELINE = 50
 HISTORY = 100
-
-
-def json_path(conn: Connection, path: tuple[str, ...]) -> ColumnElement[Any]:
-    """``entities.payload`` at ``path`` as text, spelled as the expression indexes are."""
-    if conn.dialect.name == "postgresql":
-        literal = "'{" + ",".join(path) + "}'"
-        return entities.c.payload.cast(JSONB).op("#>>")(literal_column(literal))
-    # the path inline: an expression index only serves the query spelling the same literal
-    return func.json_extract(entities.c.payload, literal_column("'$." + ".".join(path) + "'"))
 
 
 @dataclass
@@ -86,10 +71,9 @@ def search(conn: Connection, query: str) -> list[Hit]:
             candidates += [("mobilePhone", compact), ("phone", compact)]
         candidates.append(("externalId", q))
     for key, value in candidates:
-        column = json_path(conn, SEARCH_PATHS[key])
-        if key == "email":
-            column = func.lower(column)
-        take(conn.execute(base.where(column == value).limit(MAX_HITS)), key)
+        ids = search_ops.find(conn, key, value, MAX_HITS)
+        if ids:
+            take(conn.execute(base.where(e.c.entity_id.in_(ids))), key)
     return list(hits.values())
 
 

@@ -247,7 +247,7 @@ class _Batch:
             rules = [r for r in rules if r.name in self.resend]  # same version, re-evaluate
         else:
             self.versions[cid] = version
-            self.entity_rows[("customer", cid)] = self._entity_row(item, None)
+            self.entity_rows[("customer", cid)] = self._entity_row(item, None, known=version)
         self.docs[cid] = item.doc
         self.stats.applied += 1
         selected = self.selected.setdefault(cid, set())
@@ -342,9 +342,13 @@ class _Batch:
 
     # -- rows -----------------------------------------------------------------------------
     def _entity_row(
-        self, item: Incoming, customer_id: str | None, deleted: bool = False
+        self,
+        item: Incoming,
+        customer_id: str | None,
+        deleted: bool = False,
+        known: tuple[int, str] | None = None,
     ) -> list[Any]:
-        version, updated_at = doc_version(item.doc)
+        version, updated_at = doc_version(item.doc) if known is None else known
         # a list: a later delete in the same batch flips "deleted" in place
         return [
             item.entity_type,

@@ -4,11 +4,12 @@ Jobs: one ingest job per source node's stream (every poll_interval of its source
 lease and its own backoff while its source fails, so one source never holds up another) and
 one delivery job per target (every ``deliver_interval``), with ``coalesce=True``; ingest jobs
 have ``max_instances=1``, delivery jobs see "Wake-up". Every job writes a heartbeat row
-(``syncer health`` reads them). Two small state jobs: ``scrub`` (every ``SCRUB_INTERVAL``)
-removes the personal data of erasures every target acknowledged, ``prune`` (every
-``retention.interval``) applies the retention settings (:mod:`syncer.state.retention_ops`)
-and rewrites the SQLite file if erasures were scrubbed since it last did; both are
-idempotent, so replicas may all run them.
+(``syncer health`` reads them). Three small state jobs: ``search`` (every
+``search_ops.INTERVAL``) reads what ingest wrote into the console's search keys, ``scrub``
+(every ``SCRUB_INTERVAL``) removes the personal data of erasures every target acknowledged,
+``prune`` (every ``retention.interval``) applies the retention settings
+(:mod:`syncer.state.retention_ops`) and rewrites the SQLite file if erasures were scrubbed
+since it last did; all are idempotent, so replicas may all run them.
 
 Wake-up: an ingest run that committed new (or reopened) deliveries wakes the targets' delivery
 jobs at once instead of leaving the rows to the next delivery tick, so a change reaches its
@@ -64,7 +65,7 @@ from ..logs import get_logger
 from ..observability import metrics
 from ..observability.server import HealthServer, Liveness
 from ..source.contacthub import ContacthubClient
-from ..state import retention_ops
+from ..state import retention_ops, search_ops
 from ..state.db import db_unavailable
 from ..state.store import Store
 from .apply import Applier, rules_from_config
@@ -79,6 +80,7 @@ DB_BACKOFF_MAX = 30.0  # seconds a job waits at most between tries while the dat
 SOURCE_BACKOFF_MAX = 300.0  # seconds an ingest job waits at most while its source keeps failing
 SCRUB_INTERVAL = 60.0  # seconds between scrubs of acknowledged erasures
 SCRUB_BATCHES = 5  # batches per scrub run: a run ends in time, the rest waits for the next
+SEARCH_BATCHES = 20  # inbox batches per search-keys run (100,000 rows), the same reason
 
 
 class _Stream:
@@ -308,6 +310,7 @@ class Daemon:
         for job, interval, fn in (
             ("scrub", self.scrub_interval, self._scrub_job),
             ("prune", prune_every, self._prune_job),
+            ("search", search_ops.INTERVAL, self._search_job),
         ):
             self.liveness.beat(job, interval)
             self.scheduler.add_job(
@@ -450,6 +453,10 @@ class Daemon:
         scrubbed = retention_ops.scrub(self.store, max_batches=SCRUB_BATCHES, compact=False)
         if scrubbed:
             self.log.info("erasures scrubbed from the state database", customers=scrubbed)
+
+    def _search_job(self) -> None:
+        # the console's search keys, behind the stream (bounded: a tick ends in time)
+        search_ops.catch_up(self.store, max_batches=SEARCH_BATCHES)
 
     def _prune_job(self) -> None:
         r = self.cfg.retention

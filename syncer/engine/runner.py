@@ -17,7 +17,7 @@ from ..config.models import SyncerConfig
 from ..errors import AuthError, RetryableError, SyncerError
 from ..logs import get_logger
 from ..source.contacthub import ContacthubClient
-from ..state import retention_ops
+from ..state import retention_ops, search_ops
 from ..state.store import Store
 from .apply import Applier, rules_from_config
 from .deliver import Deliverer, TargetStats
@@ -220,6 +220,7 @@ def sync_once(
             # erasures every target acknowledged in this run leave the state now (as the
             # daemon's scrub job does): a one-shot run has no later job to do it
             retention_ops.scrub(store)
+            search_ops.catch_up(store)  # the console finds what this run ingested by its keys
         status = "ok" if report.clean and not report.source_errors else "failed"
         if report.source_errors:
             raise next(iter(report.source_errors.values()))

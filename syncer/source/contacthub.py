@@ -89,11 +89,31 @@ def parse_instant(value: Any) -> datetime | None:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
+def _is_key_spelling(value: Any) -> bool:
+    """``value`` is spelled as :func:`instant_key` writes keys (``2017-06-29T20:23:09.215+0000``):
+    the API's own spelling, so ingest skips the parse and format of nearly every document."""
+    return (
+        isinstance(value, str)
+        and len(value) == 28
+        and value.endswith("+0000")
+        and value[4] == value[7] == "-"
+        and value[10] == "T"
+        and value[13] == value[16] == ":"
+        and value[19] == "."
+    )
+
+
 def instant_key(value: Any) -> str:
     """A date-time as fixed-width UTC text with milliseconds (``0001-01-01T00:00:00.000+0000``),
     so that text order is time order wherever it is compared (in Python and in SQL); ``""``
     when ``value`` is no date-time. ``...09.215Z`` and ``...11:23:09.215+0200`` give the keys
     of their instants, never their spellings."""
+    if _is_key_spelling(value):
+        try:  # the API's own spelling is its key already, when it is a real date-time
+            datetime.fromisoformat(value)
+        except ValueError:
+            return ""
+        return str(value)
     moment = parse_instant(value)
     if moment is None:
         return ""

@@ -15,7 +15,8 @@
   the customer and its events in ``entities`` become ``{"id": ...}``, their ``inbox`` rows are
   deleted, the error texts of their ``deliveries`` rows and the texts of their ``delivery_log``
   lines (error, what was sent, the record it landed on) are cleared, and
-  their ``id_map`` and ``memberships`` rows (which hold e-mail/phone identities) are deleted.
+  their ``id_map``, ``memberships`` and ``search_keys`` rows (which hold e-mail/phone
+  identities) are deleted.
   What stays is the customer id (``suppression`` keeps it from ever coming back; it needs no
   other key) and this ledger. The daemon runs the scrub every minute, ``syncer sync --once`` at
   the end of its run, ``syncer db prune`` too.
@@ -57,6 +58,7 @@ from .schema import (
     id_map,
     inbox,
     memberships,
+    search_keys,
 )
 from .store import upsert
 
@@ -318,6 +320,7 @@ def scrub(conn: Connection, ids: Sequence[str], now: float) -> None:
     # so nothing will be sent for it again that would need them
     conn.execute(delete(id_map).where(id_map.c.entity_id.in_(ids)))
     conn.execute(delete(memberships).where(memberships.c.entity_id.in_(ids)))
+    conn.execute(delete(search_keys).where(search_keys.c.entity_id.in_(ids)))  # its e-mails...
     conn.execute(update(erasures).where(erasures.c.entity_id.in_(ids)).values(scrubbed_at=now))
 
 

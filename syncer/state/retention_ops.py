@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, delete, exists, select
 
-from . import erasure_ops
+from . import erasure_ops, search_ops
 from .schema import deliveries, delivery_log, inbox
 from .store import Store
 
@@ -116,6 +116,7 @@ def prune(
                 result.done_deliveries += n
                 if n < chunk:
                     break
+    search_ops.catch_up(store)  # the console's search keys of every inbox row to prune
     for table, at, days, name in (
         (inbox, inbox.c.received_at, inbox_days, "inbox"),
         (delivery_log, delivery_log.c.at, delivery_log_days, "delivery_log"),

@@ -19,7 +19,8 @@ Tables, by the step of the flow that writes them:
   lists created, import ids), ``target_jobs`` (multi-step target work in flight, e.g. NP6 imports),
   ``delivery_log`` (bounded history), ``erasure_acks`` (per target, when a forgotten
   customer's ``delete`` delivery was done: the erasure's receipt).
-* operation: ``runs``, ``heartbeats``.
+* operation: ``runs``, ``heartbeats``; the console's search: ``search_keys``, ``search_cursor``
+  (filled behind the stream from the inbox).
 """
 
 from __future__ import annotations
@@ -303,13 +304,21 @@ Index("ix_delivery_log_target_at", delivery_log.c.target, delivery_log.c.at, del
 Index("ix_suppression_at", suppression.c.suppressed_at)
 
 
-# Customer search (ix_entities_email, _mobile, _phone, _external): one expression index per
-# JSON path of entities.payload, read with each database's own operator (json_extract on
-# SQLite, (payload::jsonb) #>> on PostgreSQL), so they are DDL in migration 0007 rather than
-# Index objects here; tests/console/test_console_indexes.py checks they exist and are used.
-EXPRESSION_INDEXES = (
-    "ix_entities_email",
-    "ix_entities_mobile",
-    "ix_entities_phone",
-    "ix_entities_external",
+# The console's customer search: one row per (key, customer), a key being ``email:<lowered>``,
+# ``mobilePhone:...``, ``phone:...`` or ``externalId:...`` of any version the stream brought.
+# Filled behind the stream (:mod:`.search_ops`), not in ingest's transaction: each entity
+# index costs every ingest write. ``search_cursor`` is the last inbox row it read.
+search_keys = Table(
+    "search_keys",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("entity_id", String(100), primary_key=True),
+)
+# the scrub's delete of a forgotten customer's keys
+Index("ix_search_keys_entity", search_keys.c.entity_id)
+search_cursor = Table(
+    "search_cursor",
+    metadata,
+    Column("name", String(50), primary_key=True),
+    Column("inbox_id", BigInteger, nullable=False),
 )

@@ -216,10 +216,8 @@ def test_postgresql_queries_match_the_console_indexes(pg_url: str) -> None:
     store = Store(pg_url)
     fill(store)
     cases = [
-        (lambda c: debugger.search(c, "person2@example.com"), "ix_entities_email"),
-        (lambda c: debugger.search(c, "+39347000001"), "ix_entities_mobile"),
-        (lambda c: debugger.search(c, "+39347000001"), "ix_entities_phone"),
-        (lambda c: debugger.search(c, "CRM-1"), "ix_entities_external"),
+        (lambda c: debugger.search(c, "person2@example.com"), "search_keys_pkey"),
+        (lambda c: debugger.search(c, "CRM-1"), "inbox_pkey"),  # the tail not read yet
         (lambda c: queries.dead_groups(c), "ix_deliveries_dead"),
         (lambda c: SuppressionLedger().pending(c), "ix_deliveries_deletes"),
         (lambda c: queries.counts_by_pipeline(c, ["newsletter"]), "ix_deliveries_pipeline_state"),

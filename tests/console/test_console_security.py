@@ -21,6 +21,7 @@ from sqlalchemy import insert, select
 from syncer.config.models import SyncerConfig
 from syncer.console import ConsoleSettings, console_app
 from syncer.console.pause import is_paused
+from syncer.state import search_ops
 from syncer.state.schema import deliveries, entities
 from syncer.state.store import Store
 
@@ -100,6 +101,8 @@ def state(tmp_path: Path) -> Iterator[tuple[Store, SyncerConfig]]:
                 for i in range(3)
             ],
         )
+        # what the daemon's search job writes from the inbox
+        search_ops.add_keys(conn, [(f"email:p{i}@example.com", f"c{i}") for i in range(3)])
         conn.execute(
             insert(deliveries),
             [

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Text, insert, inspect, select
 
-from syncer.state import delivery_ops, erasure_ops, ingest_ops, retention_ops
+from syncer.state import delivery_ops, erasure_ops, ingest_ops, retention_ops, search_ops
 from syncer.state.schema import (
     deliveries,
     delivery_log,
@@ -105,6 +105,7 @@ def seed_customer(store: Store, cid: str, email: str, phone: str) -> None:
                 last_error=f"422 {phone} invalid",
             )
         )
+    search_ops.catch_up(store)  # the console's search keys (e-mail, phone) of both documents
 
 
 def forget(store: Store, cid: str, targets: tuple[str, ...] = ("t",)) -> list[int]:

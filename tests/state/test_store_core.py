@@ -11,7 +11,7 @@ from sqlalchemy import inspect
 
 from syncer.errors import StateError
 from syncer.state import db
-from syncer.state.schema import EXPRESSION_INDEXES, metadata
+from syncer.state.schema import metadata
 from syncer.state.store import Store
 
 
@@ -115,16 +115,10 @@ def test_migrations_and_schema_module_agree(state_url: str) -> None:
 
     store = Store(state_url)
     with store.engine.connect() as conn, warnings.catch_warnings():
-        # expression indexes (0007, the console's): SQLite does not reflect them and the JSON
-        # ones are per-database DDL, not in schema.py; tests/console/test_console_indexes.py
-        # checks their names and their use
+        # expression indexes (0007, the console's): SQLite does not reflect them
         warnings.filterwarnings("ignore", "Skipped unsupported reflection of expression-based")
         warnings.filterwarnings("ignore", "autogenerate skipping")
-
-        def include(_obj: object, name: str | None, kind: str, *_: object) -> bool:
-            return not (kind == "index" and name in EXPRESSION_INDEXES)
-
-        context = MigrationContext.configure(conn, opts={"include_object": include})
+        context = MigrationContext.configure(conn)
         diff = compare_metadata(context, metadata)
     store.close()
     assert diff == []
