@@ -14,12 +14,12 @@ target is in flight under a live claim, so one customer's changes never race eac
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.expression import exists
@@ -356,7 +356,7 @@ def load_entities(
                 r.entity_type,
                 r.entity_id,
                 r.customer_id,
-                json.loads(r.payload),
+                orjson.loads(r.payload),  # ingest wrote it with orjson.dumps
                 bool(r.deleted),
                 r.updated_at or "",
             )
