@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 import httpx
 import orjson
@@ -89,7 +89,7 @@ def parse_instant(value: Any) -> datetime | None:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def _is_key_spelling(value: Any) -> bool:
+def _is_key_spelling(value: Any) -> TypeGuard[str]:
     """``value`` is spelled as :func:`instant_key` writes keys (``2017-06-29T20:23:09.215+0000``):
     the API's own spelling, so ingest skips the parse and format of nearly every document."""
     return (
@@ -113,7 +113,7 @@ def instant_key(value: Any) -> str:
             datetime.fromisoformat(value)
         except ValueError:
             return ""
-        return str(value)
+        return value
     moment = parse_instant(value)
     if moment is None:
         return ""

@@ -63,6 +63,14 @@ def keys_of(doc: Any) -> set[str]:
     return out
 
 
+def keys_of_payload(payload: str) -> set[str]:
+    """:func:`keys_of` a stored document's JSON text (none when it is not JSON)."""
+    try:
+        return keys_of(orjson.loads(payload))
+    except orjson.JSONDecodeError:
+        return set()
+
+
 def cursor(conn: Connection) -> int:
     """The last inbox id read into ``search_keys``."""
     c = search_cursor.c
@@ -116,7 +124,7 @@ def catch_up(store: Store, max_batches: int | None = None) -> int:
                 (key, r.entity_id)
                 for r in rows
                 if r.entity_type == "customer"
-                for key in keys_of(_loads(r.payload))
+                for key in keys_of_payload(r.payload)
             ]
             add_keys(conn, pairs)
             _move_cursor(conn, int(rows[-1].id))
@@ -125,13 +133,6 @@ def catch_up(store: Store, max_batches: int | None = None) -> int:
         if len(rows) < BATCH:
             break
     return total
-
-
-def _loads(payload: str) -> Any:
-    try:
-        return orjson.loads(payload)
-    except orjson.JSONDecodeError:
-        return None
 
 
 def _json_text(conn: Connection, path: tuple[str, ...]) -> Any:
@@ -163,7 +164,7 @@ def find(conn: Connection, kind: str, value: str, limit: int) -> list[str]:
         query = query.where((func.lower(column) if kind == "email" else column) == wanted)
     for entity_id, payload in conn.execute(query.order_by(inbox.c.id)):
         # the SQL filter narrows; the keys decide
-        if entity_id not in found and f"{kind}:{wanted}" in keys_of(_loads(payload)):
+        if entity_id not in found and f"{kind}:{wanted}" in keys_of_payload(payload):
             found.append(entity_id)
             if len(found) >= limit:
                 break

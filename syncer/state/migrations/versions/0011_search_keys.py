@@ -14,13 +14,13 @@ Create Date: 2026-12-04 22:50:00
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
 
-import orjson
 import sqlalchemy as sa
 from alembic import op
 
-from syncer.state.search_ops import keys_of
+from syncer.state.search_ops import keys_of_payload
 
 revision: str = "0011"
 down_revision: str | None = "0010"
@@ -29,30 +29,11 @@ depends_on: str | Sequence[str] | None = None
 
 CHUNK = 5000
 
-# 0007's DDL of the indexes this revision drops, for the downgrade: name -> (SQLite, PostgreSQL)
+# 0007's DDL of the indexes this revision drops (name -> (SQLite, PostgreSQL)), for the
+# downgrade: read from 0007 itself (its module name starts with a digit: no import statement)
+_0007 = importlib.import_module("syncer.state.migrations.versions.0007_console_indexes")
 OLD_INDEXES: dict[str, tuple[str, str]] = {
-    "ix_entities_email": (
-        "CREATE INDEX ix_entities_email ON entities "
-        "(lower(json_extract(payload, '$.base.contacts.email')))",
-        "CREATE INDEX ix_entities_email ON entities "
-        "(lower((payload::jsonb) #>> '{base,contacts,email}'))",
-    ),
-    "ix_entities_mobile": (
-        "CREATE INDEX ix_entities_mobile ON entities "
-        "(json_extract(payload, '$.base.contacts.mobilePhone'))",
-        "CREATE INDEX ix_entities_mobile ON entities "
-        "(((payload::jsonb) #>> '{base,contacts,mobilePhone}'))",
-    ),
-    "ix_entities_phone": (
-        "CREATE INDEX ix_entities_phone ON entities "
-        "(json_extract(payload, '$.base.contacts.phone'))",
-        "CREATE INDEX ix_entities_phone ON entities "
-        "(((payload::jsonb) #>> '{base,contacts,phone}'))",
-    ),
-    "ix_entities_external": (
-        "CREATE INDEX ix_entities_external ON entities (json_extract(payload, '$.externalId'))",
-        "CREATE INDEX ix_entities_external ON entities (((payload::jsonb) #>> '{externalId}'))",
-    ),
+    name: ddl for name, ddl in _0007.INDEXES.items() if name.startswith("ix_entities_")
 }
 
 
@@ -83,19 +64,12 @@ def upgrade() -> None:
         ).all()
         if not rows:
             break
-        pairs = {(k, r.entity_id) for r in rows for k in keys_of(_loads(r.payload))}
+        pairs = {(k, r.entity_id) for r in rows for k in keys_of_payload(r.payload)}
         if pairs:
             op.bulk_insert(keys, [{"key": k, "entity_id": e} for k, e in sorted(pairs)])
         after = rows[-1].entity_id
     for name in OLD_INDEXES:
         op.drop_index(name, table_name="entities")
-
-
-def _loads(payload: str) -> object:
-    try:
-        return orjson.loads(payload)
-    except orjson.JSONDecodeError:
-        return None
 
 
 def downgrade() -> None:
